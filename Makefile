@@ -1,0 +1,48 @@
+# cryptnode: the two commands of the README are `make test` and `make demo`.
+PY      ?= /usr/bin/python3
+BUILD   ?= _build/default
+JOBS    ?= 2
+CMAKE_FLAGS ?=
+PYPATH  := $(CURDIR)/bindings/python
+
+.PHONY: all setup configure build test test-cpp test-py demo bench format clean help
+
+all: build
+
+help:
+	@echo "make test    set-up if needed, build, run every test suite (ctest + pytest)"
+	@echo "make demo    set-up if needed, build, run the demo"
+	@echo "make build   build only;  make bench  run the benchmarks;  make format  clang-format"
+
+setup:
+	@scripts/setup
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython3_EXECUTABLE=$(PY) $(CMAKE_FLAGS)
+
+configure: setup $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j$(JOBS)
+
+test-cpp: build
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS) --timeout 600
+
+test-py: build
+	cd scenarios && PYTHONPATH=$(PYPATH) $(PY) -m pytest -q -p no:cacheprovider .
+
+test: test-cpp test-py
+
+demo: build
+	PYTHONPATH=$(PYPATH) $(PY) -m cryptnode demo
+
+bench: setup
+	cmake -S . -B _build/bench -DCMAKE_BUILD_TYPE=Release -DCRYPTNODE_BENCH=ON -DPython3_EXECUTABLE=$(PY)
+	cmake --build _build/bench -j$(JOBS)
+	scripts/bench _build/bench
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h')
+
+clean:
+	rm -rf _build build dist bindings/python/cryptnode/_core*.so

@@ -1,0 +1,6 @@
+#pragma once
+#include <pybind11/pybind11.h>
+
+// One per file in bindings/src; module.cpp calls them in order.
+void init_errors(pybind11::module_& m);
+void init_config(pybind11::module_& m);

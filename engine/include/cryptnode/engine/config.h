@@ -1,0 +1,156 @@
+// Machine configuration documents (TALOS-SPEC.md §1): a multi-document YAML holding VolumeConfig,
+// UserVolumeConfig, RawVolumeConfig, SwapVolumeConfig, ... and the legacy v1alpha1 document with
+// machine.systemDiskEncryption. Parsing is strict for everything cryptnode models (unknown fields,
+// wrong types and unknown kinds are errors naming the document, the field and the line); the rest
+// of a v1alpha1 document (machine.network, cluster, ...) is kept opaque.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cryptnode/engine/secret.h"
+
+namespace cryptnode::config {
+
+// Talos' block.EncryptionKeyType, in its numeric order.
+enum class KeyType { kStatic = 0, kNodeID = 1, kKMS = 2, kTPM = 3 };
+std::string_view key_type_name(KeyType t);  // "static" | "nodeID" | "kms" | "tpm"
+
+struct KeyStatic {
+  Secret passphrase;  // YAML `passphrase`; may be empty (Talos does not validate it)
+};
+
+struct KeyKMS {
+  std::string endpoint;  // YAML `endpoint`
+};
+
+struct KeyTPM {
+  // YAML `options`: absent => nullopt. `options: {}` => present with pcrs == nullopt.
+  struct Options {
+    std::optional<std::vector<int>> pcrs;
+  };
+  std::optional<Options> options;
+  std::optional<bool> check_secureboot_status_on_enroll;
+
+  // Talos' (*EncryptionKeyTPM).PCRs quirk: no `options` => [7]; `options: {}` => [] (nil);
+  // `options: {pcrs: [..]}` => those.
+  std::vector<int> pcrs() const;
+  // True when pcrs() is Go nil rather than an empty list (options present, pcrs absent).
+  bool pcrs_nil() const;
+  std::vector<int> pub_key_pcrs() const { return {11}; }
+};
+
+struct EncryptionKey {
+  int slot = 0;  // YAML default 0; no range check (Talos has none)
+  std::optional<KeyStatic> static_key;
+  bool node_id = false;  // `nodeID: {}`
+  std::optional<KeyKMS> kms;
+  std::optional<KeyTPM> tpm;
+  std::optional<bool> lock_to_state;  // YAML `lockToSTATE` (Talos also accepts `lockToState`)
+  int line = 0;                       // 1-based line of the key in the YAML text
+
+  // The effective kind with Talos' conversion precedence static > nodeID > kms > tpm;
+  // nullopt when no kind is set.
+  std::optional<KeyType> type() const;
+  bool locked_to_state() const { return lock_to_state.value_or(false); }
+};
+
+struct EncryptionSpec {
+  std::string provider;  // "" | "luks2" | "none" | anything the user wrote
+  std::vector<EncryptionKey> keys;
+  std::string cipher;    // "" => aes-xts-plain64
+  uint64_t key_size = 0;    // bits; 0 => provider default
+  uint64_t block_size = 0;  // => sector size; 0 => default
+  std::vector<std::string> perf_options;  // YAML `options`
+  std::optional<bool> allow_discards;
+  bool legacy = false;  // came from v1alpha1 machine.systemDiskEncryption
+  int line = 0;
+
+  // provider none (or empty) and no keys: Talos skips validation and treats the volume as
+  // unencrypted.
+  bool is_zero() const;
+  // True when the volume is encrypted: provider luks2 (legacy: empty provider also means luks2).
+  bool enabled() const;
+  std::string effective_cipher() const;  // "" => "aes-xts-plain64"
+  // Talos' EncryptionSpec.Validate(): every error, in key order, exact texts.
+  std::vector<std::string> validate() const;
+};
+
+struct Provisioning {
+  bool present = false;
+  std::optional<std::string> disk_selector_match;  // CEL text, kept verbatim
+  std::optional<uint64_t> min_size;
+  std::optional<uint64_t> max_size;
+  std::optional<int> max_size_percent;  // "50%"
+  std::optional<bool> grow;
+};
+
+enum class DocumentKind {
+  kV1Alpha1,
+  kVolumeConfig,
+  kUserVolumeConfig,
+  kRawVolumeConfig,
+  kSwapVolumeConfig,
+  kExistingVolumeConfig,
+  kExternalVolumeConfig,
+  kOther,  // a known Talos kind cryptnode does not model (kept, not validated)
+};
+
+struct Document {
+  DocumentKind kind = DocumentKind::kOther;
+  std::string api_version;  // "v1alpha1"
+  std::string kind_name;    // as written: "VolumeConfig", ...
+  std::string name;         // `name` (empty for v1alpha1)
+  int line = 0;             // line of the document start
+
+  std::optional<EncryptionSpec> encryption;  // VolumeConfig / User / Raw / Swap
+  Provisioning provisioning;
+  std::string volume_type;      // UserVolumeConfig `volumeType`: "" (partition) | disk | directory
+  std::string filesystem_type;  // UserVolumeConfig `filesystem.type`
+
+  // v1alpha1 only: machine.systemDiskEncryption.{state,ephemeral}
+  std::optional<EncryptionSpec> legacy_state;
+  std::optional<EncryptionSpec> legacy_ephemeral;
+
+  // The volume ID this document configures: "STATE", "u-<name>", "r-<name>", "s-<name>"; empty
+  // for documents that configure no volume.
+  std::string volume_id() const;
+  // "VolumeConfig \"STATE\"", "v1alpha1", ...: how errors name this document.
+  std::string display_name() const;
+};
+
+class MachineConfig {
+ public:
+  // Parses a multi-document YAML. Throws Error(kConfigParse) naming document, field and line.
+  static MachineConfig parse(std::string_view yaml);
+
+  const std::vector<Document>& documents() const { return documents_; }
+  const std::string& text() const { return text_; }
+
+  const Document* find(DocumentKind kind, std::string_view name = {}) const;
+  const Document* v1alpha1() const { return find(DocumentKind::kV1Alpha1); }
+
+  // Every Talos validation error (documents in order, then cross-document rules), exact texts.
+  std::vector<std::string> validate() const;
+
+  // The effective encryption of a volume ID: VolumeConfig/User/Raw/Swap document, else for
+  // STATE/EPHEMERAL the legacy v1alpha1 section; nullopt when unencrypted (is_zero / provider
+  // none).
+  std::optional<EncryptionSpec> encryption_for(std::string_view volume_id) const;
+
+  // Volume IDs of the user/raw/swap volumes this config declares, in document order.
+  std::vector<std::string> user_volume_ids() const;
+
+ private:
+  std::vector<Document> documents_;
+  std::string text_;
+};
+
+// Shorthands for Python/CLI: parse + validate, returning Talos' error strings (parse errors
+// included as a single string).
+std::vector<std::string> validate_text(std::string_view yaml);
+
+}  // namespace cryptnode::config
