@@ -1,0 +1,81 @@
+// A simulated Talos node (DESIGN.md §3, §4): a node directory with node.json, disk images and the
+// node's persisted state; at power-on a loop device per disk, the boot sequence of §4, volumes
+// opened through the activation backend; talosctl-like operations.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cryptnode/engine/volume_status.h"
+#include "cryptnode/sim/node_settings.h"
+
+namespace cryptnode::sim {
+
+// One line of the boot log: what the node did, for reports and tests (never a secret).
+struct Event {
+  int64_t time_ms = 0;  // virtual clock
+  std::string step;     // "meta", "STATE", "config", "salt", "EPHEMERAL", "u-data", "running"...
+  std::string message;
+};
+
+class Node {
+ public:
+  // Creates <path> (must not exist or be empty), node.json and sparse disk images.
+  static std::unique_ptr<Node> create(const std::string& path, const NodeSettings& settings);
+  // Opens an existing node directory. Throws kLocked when another process owns it, kCorrupt when
+  // node.json is damaged, kNotFound when it is not a node directory.
+  static std::unique_ptr<Node> open(const std::string& path);
+  ~Node();  // powers off cleanly if powered on; never leaves a loop device or mount behind
+
+  const std::string& path() const;
+  const NodeSettings& settings() const;
+
+  // Power on and run the boot sequence until it settles (running, maintenance, or stalled on a
+  // failed volume). `config`: a machine config offered the way cmdline/platform config is, used
+  // only when STATE holds none.
+  void boot(const std::optional<std::string>& config = std::nullopt);
+  void reboot();
+  void shutdown();
+  void power_cut();  // no clean teardown: loop devices go away, nothing is flushed or closed
+  bool powered_on() const;
+  bool maintenance() const;
+  bool running() const;  // booted, every volume settled
+
+  // talosctl apply-config. mode: auto | reboot | no-reboot | staged | try. Returns the mode that
+  // was applied (auto resolves to reboot or no-reboot). Invalid config: Error(kConfigInvalid) with
+  // Talos' validation errors, nothing changed.
+  std::string apply_config(const std::string& yaml, const std::string& mode = "auto",
+                           bool insecure = false);
+  // talosctl reset --system-labels-to-wipe ... [--reboot] [--graceful]
+  void reset(const std::vector<std::string>& system_labels_to_wipe, bool reboot = false,
+             bool graceful = true);
+
+  void advance(double seconds);  // virtual clock: retry ticks, try-mode rollback
+
+  volume::VolumeStatus volume_status(const std::string& id) const;
+  std::vector<volume::VolumeStatus> volumes() const;
+  std::map<std::string, std::string> devices() const;  // label -> /dev/loopNpM while powered on
+
+  void write_file(const std::string& volume, const std::string& path, const std::string& data);
+  std::string read_file(const std::string& volume, const std::string& path) const;
+
+  std::string luks_dump(const std::string& volume) const;  // JSON text (no secrets)
+  std::string meta() const;                                 // JSON text of decoded META tags
+  std::string active_config() const;                        // "" when none
+  std::vector<Event> events() const;
+
+  void set_firmware(bool secure_boot, bool setup_mode);  // takes effect at next power-on
+  void clear_tpm();
+
+  struct Impl;
+
+ private:
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cryptnode::sim

@@ -1,0 +1,34 @@
+// node.json: a node's identity, hardware and settings. Never holds a secret.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cryptnode::sim {
+
+struct DiskSettings {
+  std::string name;   // "system" for the system disk, then "disk1", ...
+  uint64_t size = 0;  // bytes
+  std::string image;  // file name inside <node>/disks/
+};
+
+struct NodeSettings {
+  std::string uuid;  // SMBIOS system UUID
+  std::vector<DiskSettings> disks;  // disks[0] is the system disk
+  bool tpm = true;
+  bool secure_boot = true;
+  bool setup_mode = false;
+  std::string pbkdf = "fast";          // fast | production
+  std::string talos_version = "1.12";  // 1.12 | 1.13 | 1.14
+  std::string backend = "auto";        // auto | kernel | userspace
+  std::string layout = "compact";      // compact (small test sizes) | talos (Talos' real sizes)
+
+  // Throws Error(kInvalidArgument) naming the setting and what is wrong.
+  void validate() const;
+  std::string to_json() const;
+  // Throws Error(kCorrupt, "<path>: ...") for a damaged node.json.
+  static NodeSettings from_json(const std::string& text, const std::string& path);
+};
+
+}  // namespace cryptnode::sim

@@ -1,0 +1,85 @@
+#include "cryptnode/sim/node_settings.h"
+
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "cryptnode/engine/error.h"
+
+namespace cryptnode::sim {
+namespace {
+
+void bad(const std::string& what) { throw Error(Code::kInvalidArgument, what); }
+
+}  // namespace
+
+void NodeSettings::validate() const {
+  static const std::regex uuid_re(
+      "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+  // An empty UUID is allowed: Talos then fails nodeID keys with "machine UUID is not populated ".
+  if (!uuid.empty() && !std::regex_match(uuid, uuid_re))
+    bad("uuid: \"" + uuid + "\" is not a UUID (8-4-4-4-12 hex digits)");
+  if (disks.empty()) bad("disks: a node needs at least a system disk");
+  std::set<std::string> names;
+  for (const auto& d : disks) {
+    if (d.name.empty() || d.name.find('/') != std::string::npos)
+      bad("disks: invalid disk name \"" + d.name + "\"");
+    if (!names.insert(d.name).second) bad("disks: duplicate disk name \"" + d.name + "\"");
+    if (d.size < (16u << 20)) bad("disks: disk \"" + d.name + "\" is smaller than 16 MiB");
+  }
+  if (pbkdf != "fast" && pbkdf != "production")
+    bad("pbkdf: \"" + pbkdf + "\" is not one of fast, production");
+  if (talos_version != "1.12" && talos_version != "1.13" && talos_version != "1.14")
+    bad("talos_version: \"" + talos_version + "\" is not one of 1.12, 1.13, 1.14");
+  if (backend != "auto" && backend != "kernel" && backend != "userspace")
+    bad("backend: \"" + backend + "\" is not one of auto, kernel, userspace");
+  if (layout != "compact" && layout != "talos")
+    bad("layout: \"" + layout + "\" is not one of compact, talos");
+}
+
+std::string NodeSettings::to_json() const {
+  nlohmann::ordered_json j;
+  j["format"] = "cryptnode-node/1";
+  j["uuid"] = uuid;
+  j["disks"] = nlohmann::ordered_json::array();
+  for (const auto& d : disks) j["disks"].push_back({{"name", d.name}, {"size", d.size}, {"image", d.image}});
+  j["tpm"] = tpm;
+  j["secure_boot"] = secure_boot;
+  j["setup_mode"] = setup_mode;
+  j["pbkdf"] = pbkdf;
+  j["talos_version"] = talos_version;
+  j["backend"] = backend;
+  j["layout"] = layout;
+  return j.dump(2) + "\n";
+}
+
+NodeSettings NodeSettings::from_json(const std::string& text, const std::string& path) {
+  NodeSettings s;
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (j.value("format", "") != "cryptnode-node/1")
+      throw Error(Code::kCorrupt, path + ": not a cryptnode node.json (format is not cryptnode-node/1)");
+    s.uuid = j.at("uuid").get<std::string>();
+    s.disks.clear();
+    for (const auto& d : j.at("disks"))
+      s.disks.push_back({d.at("name").get<std::string>(), d.at("size").get<uint64_t>(),
+                         d.at("image").get<std::string>()});
+    s.tpm = j.at("tpm").get<bool>();
+    s.secure_boot = j.at("secure_boot").get<bool>();
+    s.setup_mode = j.value("setup_mode", false);
+    s.pbkdf = j.at("pbkdf").get<std::string>();
+    s.talos_version = j.at("talos_version").get<std::string>();
+    s.backend = j.at("backend").get<std::string>();
+    s.layout = j.value("layout", "compact");
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(Code::kCorrupt, path + ": damaged node.json: " + e.what());
+  }
+  try {
+    s.validate();
+  } catch (const Error& e) {
+    throw Error(Code::kCorrupt, path + ": " + e.what());
+  }
+  return s;
+}
+
+}  // namespace cryptnode::sim
