@@ -1,0 +1,67 @@
+// Talos ≤1.13 CanApplyImmediate: only the v1alpha1 document is compared, against an allow-list of
+// paths that can change without a reboot (TALOS-SPEC.md §8.1). VolumeConfig/UserVolumeConfig
+// changes are not compared at all, so they never force a reboot.
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+#include "node_impl.h"
+
+namespace cryptnode::sim {
+namespace {
+
+const char* const kAllowed[] = {
+    "debug", "cluster", "machine.ca", "machine.acceptedCAs", "machine.time", "machine.certSANs",
+    "machine.install", "machine.network", "machine.sysfs", "machine.sysctls", "machine.logging",
+    "machine.controlplane", "machine.kubelet", "machine.kernel", "machine.registries",
+    "machine.pods", "machine.seccompProfiles", "machine.nodeAnnotations", "machine.nodeLabels",
+    "machine.nodeTaints", "machine.features.kubernetesTalosAPIAccess",
+    "machine.features.kubePrism", "machine.features.hostDNS", "machine.features.imageCache",
+    "machine.features.nodeAddressSortAlgorithm"};
+
+bool allowed(const std::string& path) {
+  for (const char* a : kAllowed) {
+    std::string p(a);
+    if (path == p || path.rfind(p + ".", 0) == 0) return true;
+  }
+  return false;
+}
+
+YAML::Node v1alpha1(const std::string& text) {
+  try {
+    for (const YAML::Node& d : YAML::LoadAll(text))
+      if (d.IsMap() && d["version"] && d["version"].as<std::string>("") == "v1alpha1") return d;
+  } catch (const YAML::Exception&) {
+  }
+  return YAML::Node();
+}
+
+void diff(const YAML::Node& a, const YAML::Node& b, const std::string& path,
+          std::vector<std::string>& out) {
+  if (a.IsMap() && b.IsMap()) {
+    std::vector<std::string> keys;
+    for (const auto& kv : a) keys.push_back(kv.first.as<std::string>(""));
+    for (const auto& kv : b) {
+      std::string k = kv.first.as<std::string>("");
+      if (!a[k]) keys.push_back(k);
+    }
+    for (const auto& k : keys)
+      diff(a[k], b[k], path.empty() ? k : path + "." + k, out);
+    return;
+  }
+  if (YAML::Dump(a) != YAML::Dump(b) && !allowed(path)) out.push_back(path.empty() ? "." : path);
+}
+
+}  // namespace
+
+std::vector<std::string> changes_needing_reboot(const std::string& old_text,
+                                                const std::string& new_text) {
+  std::vector<std::string> out;
+  YAML::Node a = v1alpha1(old_text), b = v1alpha1(new_text);
+  if (!a && !b) return out;
+  diff(a ? a : YAML::Node(YAML::NodeType::Map), b ? b : YAML::Node(YAML::NodeType::Map), "", out);
+  return out;
+}
+
+}  // namespace cryptnode::sim
