@@ -1,0 +1,77 @@
+#include "cryptnode/sim/filesystem.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "cryptnode/engine/error.h"
+#include "cryptnode/sim/process.h"
+
+namespace cryptnode::sim {
+namespace {
+
+std::string xfs_config() {
+  for (const char* c : {"lts_6.12.conf", "lts_6.6.conf", "lts_6.1.conf"}) {
+    std::string p = std::string("/usr/share/xfsprogs/mkfs/") + c;
+    if (::access(p.c_str(), R_OK) == 0) return p;
+  }
+  return "";
+}
+
+}  // namespace
+
+void make_filesystem(const std::string& device, const std::string& type, const std::string& label,
+                     uint64_t size) {
+  std::vector<std::string> argv;
+  if (type == "xfs") {
+    argv = {"mkfs.xfs", "-n", "ftype=1"};
+    if (std::string conf = xfs_config(); !conf.empty()) {
+      argv.push_back("-c");
+      argv.push_back("options=" + conf);
+    }
+    if (!label.empty()) argv.insert(argv.end(), {"-L", label});
+    if (size <= 300ull * 1024 * 1024) argv.push_back("--unsupported");
+    argv.push_back(device);
+  } else if (type == "ext4") {
+    argv = {"mkfs.ext4", "-q", "-F"};
+    if (!label.empty()) argv.insert(argv.end(), {"-L", label});
+    argv.push_back(device);
+  } else {
+    throw Error(Code::kInvalidArgument, "unsupported filesystem type \"" + type + "\"");
+  }
+  run_checked(argv);
+}
+
+void mount_filesystem(const std::string& device, const std::string& type, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (::mount(device.c_str(), dir.c_str(), type.c_str(), 0, nullptr) != 0)
+    throw_errno("mount " + device + " on " + dir, errno);
+}
+
+bool is_mount_point(const std::string& dir) {
+  std::ifstream f("/proc/self/mounts");
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream ss(line);
+    std::string dev, mnt;
+    ss >> dev >> mnt;
+    if (mnt == dir) return true;
+  }
+  return false;
+}
+
+void unmount_filesystem(const std::string& dir) {
+  if (!is_mount_point(dir)) return;
+  if (::umount2(dir.c_str(), 0) == 0) return;
+  if (errno == EBUSY && ::umount2(dir.c_str(), MNT_DETACH) == 0) return;
+  throw_errno("umount " + dir, errno);
+}
+
+}  // namespace cryptnode::sim
