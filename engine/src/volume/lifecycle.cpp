@@ -64,7 +64,8 @@ void format_step(const VolumeSpec& spec, VolumeStatus& status, VolumeHost& host)
              spec.locate_requires_content) {
     // STATE before the machine config is known, with no STATE encryption in META (omni#988).
     status.phase = Phase::kProvisioned;
-    throw Error(Code::kFailedPrecondition, "volume is encrypted, but no encryption config provided");
+    throw Error(Code::kFailedPrecondition,
+                "volume is encrypted, but no encryption config provided");
   } else if (kind != spec.fs_type) {
     throw Error(Code::kFailedPrecondition,
                 "filesystem type mismatch: " + kind + " != " + spec.fs_type);

@@ -11,14 +11,31 @@
 namespace cryptnode::sim {
 namespace {
 
-const char* const kAllowed[] = {
-    "debug", "cluster", "machine.ca", "machine.acceptedCAs", "machine.time", "machine.certSANs",
-    "machine.install", "machine.network", "machine.sysfs", "machine.sysctls", "machine.logging",
-    "machine.controlplane", "machine.kubelet", "machine.kernel", "machine.registries",
-    "machine.pods", "machine.seccompProfiles", "machine.nodeAnnotations", "machine.nodeLabels",
-    "machine.nodeTaints", "machine.features.kubernetesTalosAPIAccess",
-    "machine.features.kubePrism", "machine.features.hostDNS", "machine.features.imageCache",
-    "machine.features.nodeAddressSortAlgorithm"};
+const char* const kAllowed[] = {"debug",
+                                "cluster",
+                                "machine.ca",
+                                "machine.acceptedCAs",
+                                "machine.time",
+                                "machine.certSANs",
+                                "machine.install",
+                                "machine.network",
+                                "machine.sysfs",
+                                "machine.sysctls",
+                                "machine.logging",
+                                "machine.controlplane",
+                                "machine.kubelet",
+                                "machine.kernel",
+                                "machine.registries",
+                                "machine.pods",
+                                "machine.seccompProfiles",
+                                "machine.nodeAnnotations",
+                                "machine.nodeLabels",
+                                "machine.nodeTaints",
+                                "machine.features.kubernetesTalosAPIAccess",
+                                "machine.features.kubePrism",
+                                "machine.features.hostDNS",
+                                "machine.features.imageCache",
+                                "machine.features.nodeAddressSortAlgorithm"};
 
 bool allowed(const std::string& path) {
   for (const char* a : kAllowed) {
@@ -46,8 +63,7 @@ void diff(const YAML::Node& a, const YAML::Node& b, const std::string& path,
       std::string k = kv.first.as<std::string>("");
       if (!a[k]) keys.push_back(k);
     }
-    for (const auto& k : keys)
-      diff(a[k], b[k], path.empty() ? k : path + "." + k, out);
+    for (const auto& k : keys) diff(a[k], b[k], path.empty() ? k : path + "." + k, out);
     return;
   }
   if (YAML::Dump(a) != YAML::Dump(b) && !allowed(path)) out.push_back(path.empty() ? "." : path);

@@ -163,7 +163,8 @@ void Node::Impl::settle() {
     }
     if (!text) {
       if (st.phase == volume::Phase::kReady || st.phase == volume::Phase::kMissing) {
-        if (!maintenance) log("maintenance", "no machine config: waiting for apply-config --insecure");
+        if (!maintenance)
+          log("maintenance", "no machine config: waiting for apply-config --insecure");
         maintenance = true;
       } else {
         log("STATE", "boot waits for STATE: " + std::string(volume::phase_name(st.phase)) +
@@ -195,7 +196,8 @@ void Node::Impl::settle() {
       log(id, std::string(volume::phase_name(st.phase)) +
                   (st.error_message.empty() ? "" : ": " + st.error_message));
     if (st.phase == volume::Phase::kFailed && st.retryable) retry = true;
-    if (st.phase == volume::Phase::kReady && st.mount_point.empty() && !sp->second.fs_type.empty()) {
+    if (st.phase == volume::Phase::kReady && st.mount_point.empty() &&
+        !sp->second.fs_type.empty()) {
       st.mount_point = hw->mount(st);
       log(id, "mounted");
     }

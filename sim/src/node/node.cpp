@@ -71,7 +71,8 @@ std::unique_ptr<Node> Node::create(const std::string& path, const NodeSettings& 
   settings.validate();
   std::error_code ec;
   if (fs::exists(path, ec) && !fs::is_empty(path, ec))
-    throw Error(Code::kAlreadyExists, "node directory " + path + " already exists and is not empty");
+    throw Error(Code::kAlreadyExists,
+                "node directory " + path + " already exists and is not empty");
   fs::create_directories(path + "/disks", ec);
   if (ec) throw Error(Code::kIO, "cannot create " + path + ": " + ec.message());
   auto impl = std::make_unique<Impl>();
@@ -111,8 +112,12 @@ std::unique_ptr<Node> Node::open(const std::string& path) {
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
 
-const std::string& Node::path() const { return impl_->path; }
-const NodeSettings& Node::settings() const { return impl_->settings; }
+const std::string& Node::path() const {
+  return impl_->path;
+}
+const NodeSettings& Node::settings() const {
+  return impl_->settings;
+}
 
 void Node::boot(const std::optional<std::string>& config) {
   if (config) {
@@ -141,11 +146,21 @@ void Node::reboot() {
   impl_->run_boot();
 }
 
-void Node::shutdown() { impl_->power_off(true); }
-void Node::power_cut() { impl_->power_off(false); }
-bool Node::powered_on() const { return impl_->hw != nullptr; }
-bool Node::maintenance() const { return impl_->hw && impl_->maintenance; }
-bool Node::running() const { return impl_->hw && impl_->running; }
+void Node::shutdown() {
+  impl_->power_off(true);
+}
+void Node::power_cut() {
+  impl_->power_off(false);
+}
+bool Node::powered_on() const {
+  return impl_->hw != nullptr;
+}
+bool Node::maintenance() const {
+  return impl_->hw && impl_->maintenance;
+}
+bool Node::running() const {
+  return impl_->hw && impl_->running;
+}
 
 void Node::advance(double seconds) {
   if (seconds < 0) throw Error(Code::kInvalidArgument, "advance: seconds must not be negative");
@@ -223,8 +238,12 @@ std::string Node::read_file(const std::string& volume, const std::string& path) 
   return ss.str();
 }
 
-std::string Node::active_config() const { return impl_->active_text.value_or(""); }
-std::vector<Event> Node::events() const { return impl_->events; }
+std::string Node::active_config() const {
+  return impl_->active_text.value_or("");
+}
+std::vector<Event> Node::events() const {
+  return impl_->events;
+}
 
 std::string Node::meta() const {
   if (!impl_->hw) throw Error(Code::kFailedPrecondition, "node is not powered on");

@@ -39,7 +39,7 @@ class Hardware : public volume::VolumeHost, public volume::VolumeEncryption {
 
 // Encryption context the hardware needs from the node (UUID, salt, PBKDF profile).
 struct KeyContext {
-  std::string uuid;  // SMBIOS or META override
+  std::string uuid;                       // SMBIOS or META override
   std::optional<Secret>* salt = nullptr;  // loaded from STATE; nullopt until then
   std::string pbkdf;
 };
@@ -52,8 +52,8 @@ struct Node::Impl {
   NodeSettings settings;
   std::unique_ptr<NodeLock> lock;
 
-  int64_t clock_ms = 0;            // virtual clock
-  int64_t next_retry_ms = -1;      // 30 s retry ticker armed when a retryable error happened
+  int64_t clock_ms = 0;        // virtual clock
+  int64_t next_retry_ms = -1;  // 30 s retry ticker armed when a retryable error happened
   std::optional<int64_t> try_rollback_ms;  // apply-config --mode=try
 
   std::unique_ptr<Hardware> hw;  // non-null while powered on
@@ -62,10 +62,10 @@ struct Node::Impl {
   bool maintenance = false;
   bool running = false;
 
-  std::optional<std::string> offered_config;   // boot(config=...): like cmdline/platform config
-  std::optional<std::string> active_text;      // active machine config
+  std::optional<std::string> offered_config;  // boot(config=...): like cmdline/platform config
+  std::optional<std::string> active_text;     // active machine config
   std::optional<config::MachineConfig> active;
-  std::optional<std::string> try_previous;     // config to roll back to after try
+  std::optional<std::string> try_previous;  // config to roll back to after try
 
   std::map<std::string, volume::VolumeSpec> specs;
   std::map<std::string, volume::VolumeStatus> statuses;
@@ -77,8 +77,8 @@ struct Node::Impl {
   // boot.cpp
   void power_on();
   void power_off(bool clean);
-  void run_boot();       // from META to running (or maintenance / stalled)
-  void settle();         // one controller pass over every volume, then the follow-ups
+  void run_boot();  // from META to running (or maintenance / stalled)
+  void settle();    // one controller pass over every volume, then the follow-ups
   void activate_config(const std::string& text);  // config becomes active (META rewritten)
   void persist_config(const std::string& text);   // write config.yaml into STATE
   std::optional<std::string> read_persisted_config();

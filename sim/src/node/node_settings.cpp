@@ -9,7 +9,9 @@
 namespace cryptnode::sim {
 namespace {
 
-void bad(const std::string& what) { throw Error(Code::kInvalidArgument, what); }
+void bad(const std::string& what) {
+  throw Error(Code::kInvalidArgument, what);
+}
 
 }  // namespace
 
@@ -42,7 +44,8 @@ std::string NodeSettings::to_json() const {
   j["format"] = "cryptnode-node/1";
   j["uuid"] = uuid;
   j["disks"] = nlohmann::ordered_json::array();
-  for (const auto& d : disks) j["disks"].push_back({{"name", d.name}, {"size", d.size}, {"image", d.image}});
+  for (const auto& d : disks)
+    j["disks"].push_back({{"name", d.name}, {"size", d.size}, {"image", d.image}});
   j["tpm"] = tpm;
   j["secure_boot"] = secure_boot;
   j["setup_mode"] = setup_mode;
@@ -58,7 +61,8 @@ NodeSettings NodeSettings::from_json(const std::string& text, const std::string&
   try {
     auto j = nlohmann::json::parse(text);
     if (j.value("format", "") != "cryptnode-node/1")
-      throw Error(Code::kCorrupt, path + ": not a cryptnode node.json (format is not cryptnode-node/1)");
+      throw Error(Code::kCorrupt,
+                  path + ": not a cryptnode node.json (format is not cryptnode-node/1)");
     s.uuid = j.at("uuid").get<std::string>();
     s.disks.clear();
     for (const auto& d : j.at("disks"))

@@ -79,9 +79,9 @@ std::string Node::apply_config(const std::string& yaml, const std::string& mode_
     std::vector<std::string> needs = changes_needing_reboot(*n.active_text, yaml);
     if (mode == "auto") mode = needs.empty() ? "no-reboot" : "reboot";
     if ((mode == "no-reboot" || mode == "try") && !needs.empty())
-      throw Error(Code::kInvalidArgument,
-                  "this config change can't be applied in immediate mode\ndiff: " +
-                      join(needs, ", "));
+      throw Error(
+          Code::kInvalidArgument,
+          "this config change can't be applied in immediate mode\ndiff: " + join(needs, ", "));
   }
 
   n.log("apply-config", "mode " + mode);

@@ -11,7 +11,9 @@ constexpr uint64_t kMiB = 1024 * 1024;
 
 // Talos' sizes, and the compact layout's smaller EPHEMERAL minimum for small test disks
 // (decision: STATE keeps Talos' 100 MiB in both layouts).
-uint64_t ephemeral_min(const NodeSettings& s) { return s.layout == "talos" ? 2048 * kMiB : 64 * kMiB; }
+uint64_t ephemeral_min(const NodeSettings& s) {
+  return s.layout == "talos" ? 2048 * kMiB : 64 * kMiB;
+}
 
 }  // namespace
 
@@ -79,7 +81,8 @@ std::map<std::string, volume::VolumeSpec> Node::Impl::volume_specs() const {
     u.max_size_percent = p.max_size_percent.value_or(0);
     u.grow = p.grow.value_or(false);
     if (d.kind == config::DocumentKind::kUserVolumeConfig) {
-      u.fs_type = d.filesystem_type.empty() || d.filesystem_type == "none" ? "xfs" : d.filesystem_type;
+      u.fs_type =
+          d.filesystem_type.empty() || d.filesystem_type == "none" ? "xfs" : d.filesystem_type;
     }
     u.encryption = cfg.encryption_for(u.id);
     out[u.id] = u;

@@ -1,5 +1,6 @@
 // The per-volume lifecycle of Talos' VolumeManagerController (TALOS-SPEC.md §7):
-//   waiting|missing -> located -> provisioned -> (HandleEncryption) -> prepared -> (Format) -> ready
+//   waiting|missing -> located -> provisioned -> (HandleEncryption) -> prepared -> (Format) ->
+//   ready
 // plus failed (with preFailPhase, retried) and closed. The engine owns the decisions (what is
 // "empty", which mismatch is an error, Talos' texts); every device effect goes through VolumeHost
 // (implemented by sim/) and the encryption step through VolumeEncryption.
@@ -26,7 +27,7 @@ struct VolumeSpec {
 
   // Provisioning (absent => the volume is only located, never created).
   bool provision = false;
-  int wave = 0;  // -1 system disk, 0 user volumes (processing order)
+  int wave = 0;               // -1 system disk, 0 user volumes (processing order)
   std::string disk_selector;  // CEL text as configured; "system_disk" for system volumes
   uint64_t min_size = 0;
   uint64_t max_size = 0;  // 0: no maximum

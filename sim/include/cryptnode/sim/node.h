@@ -64,8 +64,8 @@ class Node {
   std::string read_file(const std::string& volume, const std::string& path) const;
 
   std::string luks_dump(const std::string& volume) const;  // JSON text (no secrets)
-  std::string meta() const;                                 // JSON text of decoded META tags
-  std::string active_config() const;                        // "" when none
+  std::string meta() const;                                // JSON text of decoded META tags
+  std::string active_config() const;                       // "" when none
   std::vector<Event> events() const;
 
   void set_firmware(bool secure_boot, bool setup_mode);  // takes effect at next power-on

@@ -14,7 +14,7 @@ struct DiskSettings {
 };
 
 struct NodeSettings {
-  std::string uuid;  // SMBIOS system UUID
+  std::string uuid;                 // SMBIOS system UUID
   std::vector<DiskSettings> disks;  // disks[0] is the system disk
   bool tpm = true;
   bool secure_boot = true;

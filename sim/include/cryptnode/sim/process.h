@@ -1,5 +1,5 @@
-// Running host tools (mkfs.xfs, ...) without a shell. Never pass a secret in argv: command lines are
-// visible to every process on the host.
+// Running host tools (mkfs.xfs, ...) without a shell. Never pass a secret in argv: command lines
+// are visible to every process on the host.
 #pragma once
 
 #include <string>
