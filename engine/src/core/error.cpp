@@ -7,25 +7,44 @@ namespace cryptnode {
 
 std::string_view code_name(Code code) {
   switch (code) {
-    case Code::kInvalidArgument: return "invalid_argument";
-    case Code::kConfigParse: return "config_parse";
-    case Code::kConfigInvalid: return "config_invalid";
-    case Code::kNotFound: return "not_found";
-    case Code::kAlreadyExists: return "already_exists";
-    case Code::kCorrupt: return "corrupt";
-    case Code::kIO: return "io";
-    case Code::kKeyRejected: return "key_rejected";
-    case Code::kTokenInvalid: return "token_invalid";
-    case Code::kNoToken: return "no_token";
-    case Code::kDeviceNotReady: return "device_not_ready";
-    case Code::kDeviceBusy: return "device_busy";
-    case Code::kHeaderValidation: return "header_validation";
-    case Code::kUnsupported: return "unsupported";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kTimeout: return "timeout";
-    case Code::kFailedPrecondition: return "failed_precondition";
-    case Code::kLocked: return "locked";
-    case Code::kInternal: return "internal";
+    case Code::kInvalidArgument:
+      return "invalid_argument";
+    case Code::kConfigParse:
+      return "config_parse";
+    case Code::kConfigInvalid:
+      return "config_invalid";
+    case Code::kNotFound:
+      return "not_found";
+    case Code::kAlreadyExists:
+      return "already_exists";
+    case Code::kCorrupt:
+      return "corrupt";
+    case Code::kIO:
+      return "io";
+    case Code::kKeyRejected:
+      return "key_rejected";
+    case Code::kTokenInvalid:
+      return "token_invalid";
+    case Code::kNoToken:
+      return "no_token";
+    case Code::kDeviceNotReady:
+      return "device_not_ready";
+    case Code::kDeviceBusy:
+      return "device_busy";
+    case Code::kHeaderValidation:
+      return "header_validation";
+    case Code::kUnsupported:
+      return "unsupported";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kTimeout:
+      return "timeout";
+    case Code::kFailedPrecondition:
+      return "failed_precondition";
+    case Code::kLocked:
+      return "locked";
+    case Code::kInternal:
+      return "internal";
   }
   return "internal";
 }

@@ -13,7 +13,9 @@ void wipe(void* data, size_t size) {
 Secret::Secret(std::string_view bytes) : bytes_(bytes.begin(), bytes.end()) {}
 Secret::Secret(const uint8_t* data, size_t size) : bytes_(data, data + size) {}
 Secret::Secret(size_t size) : bytes_(size, 0) {}
-Secret::~Secret() { clear(); }
+Secret::~Secret() {
+  clear();
+}
 
 Secret::Secret(const Secret& other) : bytes_(other.bytes_) {}
 Secret& Secret::operator=(const Secret& other) {
@@ -23,7 +25,9 @@ Secret& Secret::operator=(const Secret& other) {
   }
   return *this;
 }
-Secret::Secret(Secret&& other) noexcept : bytes_(std::move(other.bytes_)) { other.bytes_.clear(); }
+Secret::Secret(Secret&& other) noexcept : bytes_(std::move(other.bytes_)) {
+  other.bytes_.clear();
+}
 Secret& Secret::operator=(Secret&& other) noexcept {
   if (this != &other) {
     clear();
@@ -33,7 +37,9 @@ Secret& Secret::operator=(Secret&& other) noexcept {
   return *this;
 }
 
-void Secret::append(const Secret& other) { append(other.data(), other.size()); }
+void Secret::append(const Secret& other) {
+  append(other.data(), other.size());
+}
 
 void Secret::append(const uint8_t* data, size_t size) {
   // Grow into a fresh buffer so the old allocation can be wiped rather than freed with secrets.

@@ -61,9 +61,9 @@ struct EncryptionKey {
 struct EncryptionSpec {
   std::string provider;  // "" | "luks2" | "none" | anything the user wrote
   std::vector<EncryptionKey> keys;
-  std::string cipher;    // "" => aes-xts-plain64
-  uint64_t key_size = 0;    // bits; 0 => provider default
-  uint64_t block_size = 0;  // => sector size; 0 => default
+  std::string cipher;                     // "" => aes-xts-plain64
+  uint64_t key_size = 0;                  // bits; 0 => provider default
+  uint64_t block_size = 0;                // => sector size; 0 => default
   std::vector<std::string> perf_options;  // YAML `options`
   std::optional<bool> allow_discards;
   bool legacy = false;  // came from v1alpha1 machine.systemDiskEncryption
