@@ -3,6 +3,7 @@
 // one pass of Talos' controllers; it is re-run by the 30 s retry ticker while a volume has a
 // retryable failure.
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -12,7 +13,9 @@
 namespace cryptnode::sim {
 
 void Node::Impl::log(const std::string& step, const std::string& message) {
-  events.push_back({clock_ms, step, message});
+  const auto now = std::chrono::steady_clock::now();
+  events.push_back(
+      {clock_ms, std::chrono::duration<double, std::milli>(now - powered_at).count(), step, message});
 }
 
 std::string Node::Impl::mount_point(const std::string& id) const {
@@ -35,6 +38,7 @@ void Node::Impl::power_on() {
   next_retry_ms = -1;
   try_rollback_ms.reset();
   try_previous.reset();
+  powered_at = std::chrono::steady_clock::now();
   hw = power_on_hardware(path, settings, &keys);
   log("power", "on");
 }

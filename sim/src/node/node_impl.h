@@ -3,6 +3,7 @@
 // encryption glue while powered on).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -53,6 +54,7 @@ struct Node::Impl {
   std::unique_ptr<NodeLock> lock;
 
   int64_t clock_ms = 0;        // virtual clock
+  std::chrono::steady_clock::time_point powered_at;  // real time of the last power-on
   int64_t next_retry_ms = -1;  // 30 s retry ticker armed when a retryable error happened
   std::optional<int64_t> try_rollback_ms;  // apply-config --mode=try
 

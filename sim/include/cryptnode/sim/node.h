@@ -18,6 +18,7 @@ namespace cryptnode::sim {
 // One line of the boot log: what the node did, for reports and tests (never a secret).
 struct Event {
   int64_t time_ms = 0;  // virtual clock
+  double wall_ms = 0;   // real time since the node was powered on (for benchmarks' breakdowns)
   std::string step;     // "meta", "STATE", "config", "salt", "EPHEMERAL", "u-data", "running"...
   std::string message;
 };
