@@ -153,4 +153,8 @@ class MachineConfig {
 // included as a single string).
 std::vector<std::string> validate_text(std::string_view yaml);
 
+// Talos' container validation text (hashicorp/go-multierror): "1 error occurred:\n\t* ...\n\n";
+// "" for no errors.
+std::string format_multierror(const std::vector<std::string>& errors);
+
 }  // namespace cryptnode::config

@@ -1,0 +1,79 @@
+// EncryptionSpec / EncryptionKey accessors and Talos' EncryptionSpec.Validate()
+// (TALOS-SPEC.md §1.2, §1.3).
+#include <set>
+#include <string>
+
+#include "cryptnode/engine/config.h"
+
+namespace cryptnode::config {
+
+std::string_view key_type_name(KeyType t) {
+  switch (t) {
+    case KeyType::kStatic:
+      return "static";
+    case KeyType::kNodeID:
+      return "nodeID";
+    case KeyType::kKMS:
+      return "kms";
+    case KeyType::kTPM:
+      return "tpm";
+  }
+  return "static";
+}
+
+std::vector<int> KeyTPM::pcrs() const {
+  if (!options) return {7};  // constants.SecureBootStatePCR
+  return options->pcrs.value_or(std::vector<int>{});
+}
+
+bool KeyTPM::pcrs_nil() const {
+  return options.has_value() && !options->pcrs.has_value();
+}
+
+std::optional<KeyType> EncryptionKey::type() const {
+  // Conversion precedence of Talos' adapter: static > nodeID > kms > tpm.
+  if (static_key) return KeyType::kStatic;
+  if (node_id) return KeyType::kNodeID;
+  if (kms) return KeyType::kKMS;
+  if (tpm) return KeyType::kTPM;
+  return std::nullopt;
+}
+
+bool EncryptionSpec::is_zero() const {
+  return (provider.empty() || provider == "none") && keys.empty() && cipher.empty() &&
+         key_size == 0 && block_size == 0 && perf_options.empty() && !allow_discards;
+}
+
+bool EncryptionSpec::enabled() const {
+  // Legacy v1alpha1: an empty provider means luks2; an unknown one silently means none (the Go
+  // code ignores the parse error; TALOS-SPEC §1.2).
+  if (legacy) return provider.empty() || provider == "luks2";
+  return provider == "luks2";
+}
+
+std::string EncryptionSpec::effective_cipher() const {
+  return cipher.empty() ? "aes-xts-plain64" : cipher;
+}
+
+std::vector<std::string> EncryptionSpec::validate() const {
+  std::vector<std::string> errs;
+  if (is_zero()) return errs;
+  if (provider != "luks2")
+    errs.push_back("unsupported encryption provider: " + (provider.empty() ? "none" : provider));
+  if (keys.empty()) errs.push_back("encryption keys are required");
+  std::set<int> slots;
+  for (const EncryptionKey& k : keys) {
+    if (!slots.insert(k.slot).second)
+      errs.push_back("duplicate key slot " + std::to_string(k.slot));
+    if (!k.type())
+      errs.push_back("at least one encryption key type must be specified for slot " +
+                     std::to_string(k.slot));
+    if (k.tpm)
+      for (int pcr : k.tpm->pcrs())
+        if (pcr < 0 || pcr > 23)
+          errs.push_back("TPM PCR " + std::to_string(pcr) + " is out of range (0-23)");
+  }
+  return errs;
+}
+
+}  // namespace cryptnode::config
