@@ -44,8 +44,7 @@ using SaltGetter = std::function<Secret()>;       // throws "encryption salt not
 std::unique_ptr<KeyHandler> make_static_handler(int slot, Secret passphrase);
 std::unique_ptr<KeyHandler> make_node_id_handler(int slot, UUIDGetter uuid, std::string volume_id);
 // lockToSTATE: wraps `inner`, passphrase = inner ‖ salt (raw concatenation, no hash).
-std::unique_ptr<KeyHandler> make_salted_handler(std::unique_ptr<KeyHandler> inner,
-                                                SaltGetter salt);
+std::unique_ptr<KeyHandler> make_salted_handler(std::unique_ptr<KeyHandler> inner, SaltGetter salt);
 
 // nodeID derivation: uuid + volume_id, after Talos' checks ("machine UUID is not populated ",
 // "machine UUID %s entropy check failed").
