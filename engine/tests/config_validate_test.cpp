@@ -15,7 +15,10 @@ using namespace cryptnode::config;
 namespace {
 
 std::string data(const std::string& name) {
-  std::ifstream f(std::string(CRYPTNODE_SOURCE_DIR) + "/engine/tests/data/config/" + name);
+  // The seed document's examples ship with the Python package (the demo reads them too).
+  const std::string dir = name.rfind("seed_", 0) == 0 ? "/bindings/python/cryptnode/examples/"
+                                                      : "/engine/tests/data/config/";
+  std::ifstream f(std::string(CRYPTNODE_SOURCE_DIR) + dir + name);
   EXPECT_TRUE(f.good()) << name;
   std::stringstream ss;
   ss << f.rdbuf();

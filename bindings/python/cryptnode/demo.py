@@ -1,0 +1,59 @@
+"""`cryptnode demo` / `make demo`: the Talos v1.12 disk-encryption document, run.
+
+Part 1 describes each YAML example of the document: what it configures and, per slot, how the
+passphrase is derived (never a secret value). Part 2 (when this host can run simulated nodes) runs
+the document's flows on throwaway nodes."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+
+from .describe import describe, format_table
+
+# The document's examples are patches: the "Encryption Keys" and "Key Rotation" ones omit
+# `provider`, which Talos rejects on its own; merged over an existing luks2 config they are valid.
+EXAMPLES = [
+    ("seed_state_ephemeral_nodeid.yaml", "Configuration: STATE and EPHEMERAL with nodeID keys"),
+    ("seed_user_volume_nodeid.yaml", "Configuration: a user volume with a nodeID key"),
+    ("seed_state_slot1_ephemeral_static_locked.yaml",
+     "Encryption Keys: STATE nodeID in slot 1, EPHEMERAL static + lockToSTATE"),
+    ("seed_rotation_step1.yaml", "Key Rotation, step 1: add a new key next to the old one"),
+    ("seed_rotation_step2.yaml", "Key Rotation, step 2: keep only the new key"),
+]
+
+
+def example_text(name: str) -> str:
+    return resources.files(__package__).joinpath("examples", name).read_text()
+
+
+def show_examples(out=sys.stdout) -> int:
+    print("== Part 1: the document's configuration examples", file=out)
+    for name, title in EXAMPLES:
+        text = example_text(name)
+        print(f"\n-- {title}  ({name})", file=out)
+        print(format_table(describe(text)), file=out)
+        if "provider:" not in text:
+            patched = text.replace("encryption:\n  keys:", "encryption:\n  provider: luks2\n  keys:")
+            print("   as a patch over a config with `provider: luks2` (how the document applies it):",
+                  file=out)
+            print("\n".join("   " + line for line in format_table(describe(patched)).splitlines()),
+                  file=out)
+    return 0
+
+
+def run(flows: bool = True, out=sys.stdout) -> int:
+    status = show_examples(out)
+    if not flows:
+        return status
+    try:
+        from .flows import run_flows, unavailable_reason
+    except ImportError:
+        print("\n== Part 2: flows on a simulated node: not available in this build", file=out)
+        return status
+    reason = unavailable_reason()
+    if reason:
+        print(f"\n== Part 2: flows on a simulated node: skipped ({reason})", file=out)
+        return status
+    print("\n== Part 2: the document's flows on throwaway simulated nodes", file=out)
+    return status or run_flows(out)

@@ -1,0 +1,66 @@
+"""The `cryptnode` command line, run as a user would (a subprocess of Debian's python3)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, PYTHONPATH=str(ROOT / "bindings" / "python"))
+
+
+def cli(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "cryptnode", *args], capture_output=True,
+                          text=True, env=ENV, input=stdin, timeout=600)
+
+
+def test_help_answers():
+    r = cli("--help")
+    assert r.returncode == 0
+    assert "config" in r.stdout and "demo" in r.stdout
+    r = cli("config", "--help")
+    assert r.returncode == 0 and "validate" in r.stdout and "describe" in r.stdout
+
+
+def test_config_validate(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n"
+                    "  provider: luks2\n  keys:\n    - slot: 0\n      nodeID: {}\n")
+    r = cli("config", "validate", str(good))
+    assert r.returncode == 0 and r.stdout.strip() == "valid"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n"
+                   "  provider: luks2\n")
+    r = cli("config", "validate", str(bad), "-o", "json")
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["errors"] == ["encryption keys are required"]
+    r = cli("config", "validate", "-", stdin="a: [\n")
+    assert r.returncode == 1 and "invalid YAML" in r.stdout
+
+
+def test_config_describe_shows_kinds_not_secrets(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n"
+                 "  provider: luks2\n  keys:\n    - slot: 2\n      static:\n"
+                 "        passphrase: hunter2-secret\n      lockToSTATE: true\n")
+    r = cli("config", "describe", str(f))
+    assert r.returncode == 0, r.stderr
+    assert "slot 2" in r.stdout and "lockToSTATE" in r.stdout
+    assert "hunter2-secret" not in r.stdout
+    d = json.loads(cli("config", "describe", str(f), "-o", "json").stdout)
+    assert d["effective"]["EPHEMERAL"]["keys"][0]["kind"] == "static"
+    assert "hunter2" not in json.dumps(d)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    r = cli("config", "validate", str(tmp_path / "nope.yaml"))
+    assert r.returncode != 0 and "cannot read" in r.stderr
+
+
+def test_demo_examples_print_no_passphrase():
+    r = cli("demo", "--examples-only")
+    assert r.returncode == 0, r.stderr
+    assert "STATE and EPHEMERAL with nodeID keys" in r.stdout
+    for secret in ("supersecret", "oldkey", "newkey"):
+        assert secret not in r.stdout
