@@ -1,0 +1,72 @@
+// Talos' encryption handler (internal/pkg/encryption; TALOS-SPEC.md §6): one key handler per
+// configured key, sorted by slot; FormatAndEncrypt for an empty volume; Open (configured keys only,
+// lowest slot first, each only against its own slot) followed by syncKeys, whose failures are a
+// non-fatal list with Talos' texts.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cryptnode/engine/config.h"
+#include "cryptnode/engine/env.h"
+#include "cryptnode/engine/keys/key_handler.h"
+#include "cryptnode/engine/luks2.h"
+
+namespace cryptnode::encryption {
+
+// How handlers are built for the kinds that need the world (KMS, TPM): injected, so the engine
+// stays free of transports. A missing factory makes that key fail at use with a clear error.
+struct KeySources {
+  keys::UUIDGetter uuid;
+  keys::SaltGetter salt;
+  std::function<std::unique_ptr<keys::KeyHandler>(const config::EncryptionKey&)> kms;
+  std::function<std::unique_ptr<keys::KeyHandler>(const config::EncryptionKey&)> tpm;
+};
+
+// What Talos records in VolumeStatus after a successful open (TALOS-SPEC.md §6.2 step 6).
+struct OpenResult {
+  int slot = 0;                       // encryptionSlot: the slot that opened the volume
+  Secret passphrase;                  // that slot's passphrase (for activation; never logged)
+  bool locked_to_state = false;       // encryptionLockedToState of that slot
+  std::optional<config::KeyTPM> tpm;  // configured TPM options of that slot, if a TPM key
+  std::vector<std::string> configured_keys;  // sorted unique type names
+  std::vector<std::string> failed_syncs;     // encryptionFailedSyncs
+};
+
+class Handler {
+ public:
+  // NewHandler. Throws Error(kInvalidArgument) with Talos' texts for a bad cipher or perf option.
+  Handler(const config::EncryptionSpec& spec, std::string volume_id, KeySources sources,
+          luks2::Pbkdf pbkdf, Env& env = Env::posix());
+  ~Handler();
+
+  // Formats an empty device: the lowest-slot key that can produce a key formats it, every other
+  // key is added; any add failure aborts (Retryable) and leaves the slots already written.
+  void format_and_encrypt(const std::string& device);
+  // Open + syncKeys. Throws Error (Retryable) "error opening encrypted volume: no handlers
+  // available to get encryption keys from: <multierror>" when no configured key opens it.
+  OpenResult open(const std::string& device);
+
+  const std::vector<std::unique_ptr<keys::KeyHandler>>& handlers() const { return handlers_; }
+
+ private:
+  std::vector<std::string> sync_keys(luks2::Device& dev, const keys::KeyHandler& used,
+                                     const Secret& used_key);
+  void add_key(luks2::Device& dev, keys::KeyHandler& h, const Secret& authorising);
+  std::optional<std::string> read_token(luks2::Device& dev, int slot);
+
+  config::EncryptionSpec spec_;
+  std::string volume_id_;
+  luks2::Pbkdf pbkdf_;
+  Env& env_;
+  std::vector<std::unique_ptr<keys::KeyHandler>> handlers_;
+};
+
+// Talos' token types (internal/pkg/encryption/keys/token.go).
+constexpr const char* kTokenTypeKMS = "sideroKMS";
+constexpr const char* kTokenTypeTPM = "talos-tpm2";
+
+}  // namespace cryptnode::encryption

@@ -1,0 +1,225 @@
+#include <libcryptsetup.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "cryptnode/engine/error.h"
+#include "cryptnode/engine/luks2.h"
+
+namespace cryptnode::luks2 {
+namespace {
+
+constexpr const char* kKeyRejected = "encryption key rejected";
+
+crypt_pbkdf_type fast_pbkdf() {
+  crypt_pbkdf_type p{};
+  p.type = CRYPT_KDF_ARGON2ID;
+  p.hash = "sha256";
+  p.iterations = 4;      // argon2 time cost minimum
+  p.max_memory_kb = 32;  // argon2 memory minimum
+  p.parallel_threads = 1;
+  p.flags = CRYPT_PBKDF_NO_BENCHMARK;
+  return p;
+}
+
+void set_pbkdf(crypt_device* cd, Pbkdf pbkdf) {
+  int r;
+  if (pbkdf == Pbkdf::kFast) {
+    crypt_pbkdf_type p = fast_pbkdf();
+    r = crypt_set_pbkdf_type(cd, &p);
+  } else {
+    r = crypt_set_pbkdf_type(cd, crypt_get_pbkdf_default(CRYPT_LUKS2));
+  }
+  if (r < 0) throw_errno("crypt_set_pbkdf_type", -r);
+}
+
+void split_cipher(const std::string& spec, std::string& cipher, std::string& mode) {
+  // "aes-xts-plain64" -> ("aes", "xts-plain64"); "xchacha12,aes-adiantum-plain64" ->
+  // ("xchacha12,aes", "adiantum-plain64"), as cryptsetup's parser does.
+  size_t dash = spec.find('-', spec.find(',') == std::string::npos ? 0 : spec.find(','));
+  if (dash == std::string::npos) throw Error(Code::kInvalidArgument, "invalid cipher " + spec);
+  cipher = spec.substr(0, dash);
+  mode = spec.substr(dash + 1);
+}
+
+crypt_device* init(const std::string& path) {
+  crypt_device* cd = nullptr;
+  int r = crypt_init(&cd, path.c_str());
+  if (r < 0) throw_errno(path, -r);
+  return cd;
+}
+
+}  // namespace
+
+Pbkdf parse_pbkdf(const std::string& name) {
+  if (name == "fast") return Pbkdf::kFast;
+  if (name == "production") return Pbkdf::kProduction;
+  throw Error(Code::kInvalidArgument, "pbkdf \"" + name + "\" is not one of fast, production");
+}
+
+Device::Device(Device&& o) noexcept : path_(std::move(o.path_)), cd_(o.cd_) {
+  o.cd_ = nullptr;
+}
+Device& Device::operator=(Device&& o) noexcept {
+  if (this != &o) {
+    if (cd_) crypt_free(cd_);
+    path_ = std::move(o.path_);
+    cd_ = o.cd_;
+    o.cd_ = nullptr;
+  }
+  return *this;
+}
+Device::~Device() {
+  if (cd_) crypt_free(cd_);
+}
+
+Device Device::load(const std::string& path) {
+  crypt_device* cd = init(path);
+  int r = crypt_load(cd, CRYPT_LUKS2, nullptr);
+  if (r < 0) {
+    crypt_free(cd);
+    if (r == -EINVAL || r == -ENOENT || r == -ENOTBLK)
+      throw Error(Code::kInvalidArgument, path + " is not a LUKS2 device");
+    throw_errno(path + ": crypt_load", -r);
+  }
+  return Device(path, cd);
+}
+
+Device Device::format(const std::string& path, int slot, const Secret& passphrase,
+                      const FormatOptions& o, Env& env) {
+  const std::string spec = o.cipher.empty() ? "aes-xts-plain64" : o.cipher;
+  if (spec != "aes-xts-plain64" && spec != "xchacha12,aes-adiantum-plain64" &&
+      spec != "xchacha20,aes-adiantum-plain64")
+    throw Error(Code::kInvalidArgument, "failed to parse cipher kind: unknown cipher kind " + spec);
+  std::string cipher, mode;
+  split_cipher(spec, cipher, mode);
+  uint64_t bits = o.key_size_bits ? o.key_size_bits : (spec == "aes-xts-plain64" ? 512 : 256);
+  Device d(path, init(path));
+  set_pbkdf(d.cd_, o.pbkdf);
+  crypt_params_luks2 params{};
+  params.sector_size = o.sector_size ? o.sector_size : 512;
+  int r = crypt_format(d.cd_, CRYPT_LUKS2, cipher.c_str(), mode.c_str(), nullptr, nullptr, bits / 8,
+                       &params);
+  if (r < 0) throw_errno(path + ": luksFormat", -r);
+  env.fault_point("luks2.after_format");
+  r = crypt_keyslot_add_by_volume_key(d.cd_, slot, nullptr, 0, passphrase.view().data(),
+                                      passphrase.size());
+  if (r < 0) throw_errno(path + ": add keyslot " + std::to_string(slot), -r);
+  return d;
+}
+
+void Device::add_key(int slot, const Secret& existing, const Secret& passphrase, Pbkdf pbkdf) {
+  set_pbkdf(cd_, pbkdf);
+  int r = crypt_keyslot_add_by_passphrase(cd_, slot, existing.view().data(), existing.size(),
+                                          passphrase.view().data(), passphrase.size());
+  if (r == -EPERM) throw Error(Code::kKeyRejected, kKeyRejected);
+  if (r < 0) throw_errno("luksAddKey --key-slot=" + std::to_string(slot), -r);
+}
+
+bool Device::check_key(int slot, const Secret& passphrase) {
+  int r = crypt_activate_by_passphrase(cd_, nullptr, slot, passphrase.view().data(),
+                                       passphrase.size(), 0);
+  if (r >= 0) return true;
+  if (r == -EPERM || r == -ENOENT || r == -EINVAL) return false;
+  throw_errno("luksOpen --test-passphrase --key-slot=" + std::to_string(slot), -r);
+}
+
+void Device::test_key(int slot, const Secret& passphrase) {
+  if (!check_key(slot, passphrase)) throw Error(Code::kKeyRejected, kKeyRejected);
+}
+
+void Device::kill_slot(int slot) {
+  int r = crypt_keyslot_destroy(cd_, slot);
+  if (r < 0) throw_errno("luksKillSlot " + std::to_string(slot), -r);
+}
+
+std::map<int, KeyslotInfo> Device::keyslots() {
+  std::map<int, KeyslotInfo> out;
+  const int max = crypt_keyslot_max(CRYPT_LUKS2);
+  for (int i = 0; i < max; ++i) {
+    crypt_keyslot_info s = crypt_keyslot_status(cd_, i);
+    if (s != CRYPT_SLOT_ACTIVE && s != CRYPT_SLOT_ACTIVE_LAST) continue;
+    KeyslotInfo k;
+    k.slot = i;
+    crypt_pbkdf_type p{};
+    if (crypt_keyslot_get_pbkdf(cd_, i, &p) == 0 && p.type) k.kdf = p.type;
+    out[i] = k;
+  }
+  return out;
+}
+
+std::optional<std::string> Device::token(int id) {
+  const char* json = nullptr;
+  int r = crypt_token_json_get(cd_, id, &json);
+  if (r < 0) return std::nullopt;
+  return std::string(json);
+}
+
+void Device::set_token(int id, const std::string& json) {
+  remove_token(id);
+  int r = crypt_token_json_set(cd_, id, json.c_str());
+  if (r < 0) throw_errno("token import --token-id " + std::to_string(id), -r);
+}
+
+void Device::remove_token(int id) {
+  if (token(id)) crypt_token_json_set(cd_, id, nullptr);
+}
+
+std::map<int, std::string> Device::tokens() {
+  std::map<int, std::string> out;
+  for (int i = 0; i < 32; ++i)
+    if (auto t = token(i)) out[i] = *t;
+  return out;
+}
+
+Secret Device::volume_key(int slot, const Secret& passphrase) {
+  size_t size = static_cast<size_t>(crypt_get_volume_key_size(cd_));
+  Secret vk(size);
+  int r = crypt_volume_key_get(cd_, slot, reinterpret_cast<char*>(vk.data()), &size,
+                               passphrase.view().data(), passphrase.size());
+  if (r == -EPERM || r == -ENOENT) throw Error(Code::kKeyRejected, kKeyRejected);
+  if (r < 0) throw_errno("volume key", -r);
+  return vk;
+}
+
+std::string Device::header_json() {
+  const char* json = nullptr;
+  int r = crypt_dump_json(cd_, &json, 0);
+  if (r < 0) throw_errno("luksDump", -r);
+  return json;
+}
+
+uint64_t Device::data_offset() const {
+  return crypt_get_data_offset(cd_) * 512;
+}
+uint32_t Device::sector_size() const {
+  return static_cast<uint32_t>(crypt_get_sector_size(cd_));
+}
+std::string Device::cipher() const {
+  return std::string(crypt_get_cipher(cd_)) + "-" + crypt_get_cipher_mode(cd_);
+}
+int Device::volume_key_bits() const {
+  return crypt_get_volume_key_size(cd_) * 8;
+}
+
+void wipe_header(const std::string& path) {
+  auto dev = Env::posix().open_block(path, true);
+  // Both binary headers + JSON areas: hdr_size from the primary (16 KiB by default) or, when
+  // that is damaged, every offset cryptsetup may use for the secondary.
+  uint64_t hdr = 16384;
+  unsigned char buf[16];
+  if (dev->size() >= 16) {
+    dev->read_at(0, buf, 16);
+    if (std::memcmp(buf, "LUKS\xba\xbe", 6) == 0) {
+      uint64_t v = 0;
+      for (int i = 8; i < 16; ++i) v = v << 8 | buf[i];
+      if (v >= 16384 && v <= (4u << 20)) hdr = v;
+    }
+  }
+  std::string zeros(static_cast<size_t>(std::min<uint64_t>(2 * hdr, dev->size())), '\0');
+  dev->write_at(0, zeros.data(), zeros.size());
+  dev->sync();
+}
+
+}  // namespace cryptnode::luks2
