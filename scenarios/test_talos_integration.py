@@ -29,7 +29,7 @@ def assert_healthy(node):
 ROTATION_SETS = [
     ("a: add static", [key(0, NODEID), key(1, static(ROTATION_SECRET))], [0, 1], 0),
     ("b: remove original", [key(1, static(ROTATION_SECRET))], [1], 1),
-    ("c: re-add original", [key(0, NODEID), key(1, static(ROTATION_SECRET))], [0, 1], 0),
+    ("c: re-add original", [key(0, NODEID), key(1, static(ROTATION_SECRET))], [0, 1], 1),
     ("d: kind change in slot", [key(0, NODEID), key(1, NODEID)], [0, 1], 0),
     ("e: nodeID in new slot only", [key(1, NODEID)], [1], 1),
 ]

@@ -1,0 +1,275 @@
+// The encryption handler (TALOS-SPEC.md §6): FormatAndEncrypt, Open in slot order with each key
+// only against its own slot, syncKeys (update/add/remove, non-fatal failures with Talos' texts),
+// and the five key sets of Talos' TestApplyConfigRotateEncryptionSecrets.
+#include "cryptnode/engine/encryption_handler.h"
+
+#include <gtest/gtest.h>
+
+#include "cryptnode/engine/error.h"
+#include "support/scratch.h"
+
+using namespace cryptnode;
+using namespace cryptnode::encryption;
+using cryptnode::testing::cli_opens;
+using cryptnode::testing::LoopDevice;
+using cryptnode::testing::ScratchFile;
+
+namespace {
+
+constexpr const char* kUUID = "8f0e1c2a-3b4d-4e5f-9a6b-7c8d9e0f1a2b";
+constexpr uint64_t kSize = 32 << 20;
+
+config::EncryptionSpec spec(const std::string& keys_yaml) {
+  auto cfg = config::MachineConfig::parse(
+      "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n  provider: luks2\n"
+      "  keys:\n" +
+      keys_yaml);
+  return *cfg.encryption_for("EPHEMERAL");
+}
+
+std::string nodeid(int slot, bool lock = false) {
+  return "    - slot: " + std::to_string(slot) + "\n      nodeID: {}\n" +
+         (lock ? "      lockToSTATE: true\n" : "");
+}
+std::string static_key(int slot, const std::string& p) {
+  return "    - slot: " + std::to_string(slot) + "\n      static:\n        passphrase: " + p + "\n";
+}
+
+KeySources sources(const std::string* salt = nullptr) {
+  KeySources s;
+  s.uuid = [] { return std::string(kUUID); };
+  s.salt = [salt]() -> Secret {
+    if (!salt) throw Error(Code::kFailedPrecondition, "encryption salt not available", true);
+    return Secret(*salt);
+  };
+  return s;
+}
+
+std::map<int, luks2::KeyslotInfo> slots(const std::string& dev) {
+  return luks2::Device::load(dev).keyslots();
+}
+
+std::string nodeid_passphrase() {
+  return std::string(kUUID) + "EPHEMERAL";
+}
+
+}  // namespace
+
+TEST(EncryptionHandler, FormatAndOpenOnALoopDevice) {
+  ScratchFile img(kSize);
+  LoopDevice loop(img.path());
+  Handler h(spec(nodeid(0) + static_key(1, "second")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+  h.format_and_encrypt(loop.path());
+  EXPECT_EQ(slots(loop.path()).size(), 2u);
+  EXPECT_TRUE(cli_opens(loop.path(), 0, nodeid_passphrase()));
+  EXPECT_TRUE(cli_opens(loop.path(), 1, "second"));
+  OpenResult r = h.open(loop.path());
+  EXPECT_EQ(r.slot, 0);
+  EXPECT_TRUE(r.failed_syncs.empty());
+  EXPECT_EQ(r.configured_keys, (std::vector<std::string>{"nodeID", "static"}));
+  EXPECT_FALSE(r.locked_to_state);
+}
+
+TEST(EncryptionHandler, HandlersAreSortedBySlot) {
+  Handler h(spec(static_key(5, "five") + nodeid(2) + static_key(0, "zero")), "EPHEMERAL", sources(),
+            luks2::Pbkdf::kFast);
+  std::vector<int> order;
+  for (const auto& k : h.handlers()) order.push_back(k->slot());
+  EXPECT_EQ(order, (std::vector<int>{0, 2, 5}));
+}
+
+TEST(EncryptionHandler, EachKeyOnlyAgainstItsOwnSlot) {
+  ScratchFile img(kSize);
+  Handler h(spec(static_key(0, "s")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+  h.format_and_encrypt(img.path());
+  // The same secret configured in slot 2 does not unlock slot 0.
+  Handler moved(spec(static_key(2, "s")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+  try {
+    moved.open(img.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(e.retryable());
+    EXPECT_STREQ(e.what(),
+                 "error opening encrypted volume: no handlers available to get encryption keys "
+                 "from: 1 error occurred:\n\t* encryption key rejected\n\n");
+  }
+}
+
+TEST(EncryptionHandler, LockToStateKeysNeedTheSalt) {
+  ScratchFile img(kSize);
+  std::string salt(32, '\x0a');
+  Handler h(spec(nodeid(0, true)), "EPHEMERAL", sources(&salt), luks2::Pbkdf::kFast);
+  h.format_and_encrypt(img.path());
+  EXPECT_TRUE(cli_opens(img.path(), 0, nodeid_passphrase() + salt));
+  EXPECT_TRUE(h.open(img.path()).locked_to_state);
+  std::string other(32, 'x');  // STATE was wiped: a new salt
+  Handler after_wipe(spec(nodeid(0, true)), "EPHEMERAL", sources(&other), luks2::Pbkdf::kFast);
+  try {
+    after_wipe.open(img.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("encryption key rejected"), std::string::npos);
+  }
+  Handler no_salt(spec(nodeid(0, true)), "EPHEMERAL", sources(nullptr), luks2::Pbkdf::kFast);
+  try {
+    no_salt.open(img.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "failed to get disk encryption key salt: encryption salt not available"),
+              std::string::npos);
+  }
+}
+
+TEST(EncryptionHandler, SyncRemovesManuallyAddedKeyslots) {
+  ScratchFile img(kSize);
+  Handler h(spec(static_key(0, "a")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+  h.format_and_encrypt(img.path());
+  // #13343: a keyslot added by hand with the cryptsetup CLI.
+  const std::string keyfile = img.dir() + "/manual.key";
+  FILE* f = std::fopen(keyfile.c_str(), "w");
+  std::fputs("manual", f);
+  std::fclose(f);
+  auto r =
+      cryptnode::testing::run({"cryptsetup", "luksAddKey", "--batch-mode", "--pbkdf", "argon2id",
+                               "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32",
+                               "--key-slot", "7", "--key-file", "-", img.path(), keyfile},
+                              "a");
+  std::remove(keyfile.c_str());
+  ASSERT_EQ(r.status, 0) << r.output;
+  ASSERT_EQ(slots(img.path()).size(), 2u);
+  EXPECT_TRUE(h.open(img.path()).failed_syncs.empty());
+  EXPECT_EQ(slots(img.path()).count(7), 0u);  // #13343: by design
+}
+
+TEST(EncryptionHandler, FailedSyncsAreNonFatalWithTalosTexts) {
+  ScratchFile img(kSize);
+  Handler h(spec(static_key(0, "a")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+  h.format_and_encrypt(img.path());
+  // Slot 1: a KMS key whose server is down; slot 2: a TPM key on a node without TPM.
+  KeySources s = sources();
+  s.kms = [](const config::EncryptionKey& k) -> std::unique_ptr<keys::KeyHandler> {
+    struct Down : keys::KeyHandler {
+      int slot_;
+      explicit Down(int s) : slot_(s) {}
+      int slot() const override { return slot_; }
+      config::KeyType type() const override { return config::KeyType::kKMS; }
+      std::string go_type() const override { return "*keys.KMSKeyHandler"; }
+      keys::NewKey new_key() override {
+        throw Error(Code::kUnavailable, "failed to seal KMS passphrase, slot " +
+                                            std::to_string(slot_) + ": connection refused");
+      }
+      Secret get_key(const std::optional<std::string>&) override {
+        throw Error(Code::kUnavailable, "unreachable");
+      }
+    };
+    return std::make_unique<Down>(k.slot);
+  };
+  Handler with_kms(spec(static_key(0, "a") +
+                        "    - slot: 1\n      kms:\n        endpoint: grpc://127.0.0.1:1\n"),
+                   "EPHEMERAL", s, luks2::Pbkdf::kFast);
+  OpenResult r = with_kms.open(img.path());
+  EXPECT_EQ(r.slot, 0);
+  ASSERT_EQ(r.failed_syncs.size(), 1u);
+  EXPECT_EQ(r.failed_syncs[0],
+            "error adding key slot 1 *keys.KMSKeyHandler: failed to add new key during key update "
+            "failed to seal KMS passphrase, slot 1: connection refused");
+  EXPECT_EQ(r.configured_keys, (std::vector<std::string>{"kms", "static"}));
+}
+
+TEST(EncryptionHandler, ChangedValueInASlotIsReplaced) {
+  ScratchFile img(kSize);
+  Handler h(spec(static_key(0, "keep") + static_key(1, "old")), "EPHEMERAL", sources(),
+            luks2::Pbkdf::kFast);
+  h.format_and_encrypt(img.path());
+  Handler changed(spec(static_key(0, "keep") + static_key(1, "new")), "EPHEMERAL", sources(),
+                  luks2::Pbkdf::kFast);
+  EXPECT_TRUE(changed.open(img.path()).failed_syncs.empty());
+  EXPECT_TRUE(cli_opens(img.path(), 1, "new"));
+  EXPECT_FALSE(cli_opens(img.path(), 1, "old"));
+}
+
+TEST(EncryptionHandler, UnknownTokenTypeIsAnErrorForThatKey) {
+  ScratchFile img(kSize);
+  Handler h(spec(static_key(0, "a")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+  h.format_and_encrypt(img.path());
+  luks2::Device::load(img.path()).set_token(0, R"({"type":"unknown-kind","keyslots":[]})");
+  try {
+    h.open(img.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown token type unknown-kind"), std::string::npos);
+  }
+  EXPECT_TRUE(cli_opens(img.path(), 0, "a"));  // the keyslot itself is untouched
+}
+
+TEST(EncryptionHandler, FormatAbortsWhenAnAddFails) {
+  ScratchFile img(kSize);
+  Handler h(spec(static_key(0, "a") + "    - slot: 1\n      tpm: {}\n"), "EPHEMERAL", sources(),
+            luks2::Pbkdf::kFast);
+  try {
+    h.format_and_encrypt(img.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(e.retryable());
+  }
+  // Slot 0 was written; the next pass opens with it and records the TPM add as a failed sync.
+  EXPECT_TRUE(cli_opens(img.path(), 0, "a"));
+  OpenResult r = h.open(img.path());
+  ASSERT_EQ(r.failed_syncs.size(), 1u);
+  EXPECT_EQ(r.failed_syncs[0],
+            "error adding key slot 1 *keys.TPMKeyHandler: failed to add new key during key update "
+            "TPM is not available on this node");
+}
+
+TEST(EncryptionHandler, BadCipherAndPerfOptions) {
+  auto s = spec(static_key(0, "a"));
+  s.cipher = "aes-cbc-essiv:sha256";
+  try {
+    Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "failed to create encryption handler: failed to parse cipher kind: unknown cipher "
+                 "kind aes-cbc-essiv:sha256");
+  }
+  s = spec(static_key(0, "a"));
+  s.perf_options = {"no_read_workqueue", "fast_please"};
+  try {
+    Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "invalid luks performance options: invalid perf option fast_please");
+  }
+}
+
+// api.ApplyConfigSuite.TestApplyConfigRotateEncryptionSecrets at the handler level: each key set
+// opens the volume and syncs with no failed syncs.
+TEST(EncryptionHandler, RotateEncryptionSecretsKeySets) {
+  ScratchFile img(kSize);
+  LoopDevice loop(img.path());
+  const std::string secret = "AlO93jayutOpsDxDS=-";
+  Handler(spec(nodeid(0)), "EPHEMERAL", sources(), luks2::Pbkdf::kFast)
+      .format_and_encrypt(loop.path());
+  struct Step {
+    std::string keys;
+    std::vector<int> slots;
+    int used;
+  } steps[] = {
+      {nodeid(0) + static_key(1, secret), {0, 1}, 0},  // (a) add
+      {static_key(1, secret), {1}, 1},                 // (b) remove the original
+      {nodeid(0) + static_key(1, secret), {0, 1}, 1},  // (c) re-add: opened by slot 1
+      {nodeid(0) + nodeid(1), {0, 1}, 0},              // (d) kind change in the same slot
+      {nodeid(1), {1}, 1},                             // (e) nodeID in the new slot only
+  };
+  for (size_t i = 0; i < std::size(steps); ++i) {
+    Handler h(spec(steps[i].keys), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+    OpenResult r = h.open(loop.path());
+    EXPECT_TRUE(r.failed_syncs.empty()) << "step " << i;
+    EXPECT_EQ(r.slot, steps[i].used) << "step " << i;
+    std::vector<int> got;
+    for (const auto& [n, info] : slots(loop.path())) got.push_back(n);
+    EXPECT_EQ(got, steps[i].slots) << "step " << i;
+  }
+  EXPECT_TRUE(cli_opens(loop.path(), 1, nodeid_passphrase()));
+}
