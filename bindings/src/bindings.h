@@ -4,3 +4,4 @@
 // One per file in bindings/src; module.cpp calls them in order.
 void init_errors(pybind11::module_& m);
 void init_config(pybind11::module_& m);
+void init_node(pybind11::module_& m);

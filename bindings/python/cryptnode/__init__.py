@@ -10,7 +10,8 @@ from ._core import (AlreadyExistsError, ConfigInvalidError, ConfigParseError, Co
                     InternalError, InvalidArgumentError, IOError, KeyRejectedError, KeyTPM,
                     LockedError, MachineConfig, NoTokenError, NotFoundError, TimeoutError,
                     TokenInvalidError, UnavailableError, UnsupportedError, format_multierror,
-                    parse_config, validate_config)
+                    parse_config, validate_config, VolumeStatus, NodeSettings, Event)
+from .node import Node, parse_size
 
 __version__ = "0.1.0"
 
@@ -21,5 +22,6 @@ __all__ = [
     "InvalidArgumentError", "IOError", "KeyRejectedError", "KeyTPM", "LockedError",
     "MachineConfig", "NoTokenError", "NotFoundError", "TimeoutError", "TokenInvalidError",
     "UnavailableError", "UnsupportedError", "format_multierror", "parse_config",
-    "validate_config", "__version__",
+    "validate_config", "VolumeStatus", "NodeSettings", "Event", "Node", "parse_size",
+    "__version__",
 ]

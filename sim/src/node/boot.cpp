@@ -2,6 +2,9 @@
 // the machine config is known), config, salt, META rewrite, EPHEMERAL and user volumes. settle() is
 // one pass of Talos' controllers; it is re-run by the 30 s retry ticker while a volume has a
 // retryable failure.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -14,8 +17,8 @@ namespace cryptnode::sim {
 
 void Node::Impl::log(const std::string& step, const std::string& message) {
   const auto now = std::chrono::steady_clock::now();
-  events.push_back(
-      {clock_ms, std::chrono::duration<double, std::milli>(now - powered_at).count(), step, message});
+  events.push_back({clock_ms, std::chrono::duration<double, std::milli>(now - powered_at).count(),
+                    step, message});
 }
 
 std::string Node::Impl::mount_point(const std::string& id) const {

@@ -262,3 +262,23 @@ void Node::clear_tpm() {
 }
 
 }  // namespace cryptnode::sim
+
+namespace cryptnode::sim {
+
+std::string Node::luks_dump(const std::string& volume) const {
+  if (!impl_->hw) throw Error(Code::kFailedPrecondition, "node is not powered on");
+  std::string device;
+  auto it = impl_->statuses.find(volume);
+  if (it != impl_->statuses.end() && !it->second.location.empty()) device = it->second.location;
+  if (device.empty()) {
+    auto parts = impl_->hw->partitions();
+    auto p = parts.find(volume);
+    if (p == parts.end()) throw Error(Code::kNotFound, "volume \"" + volume + "\" not found");
+    device = p->second;
+  }
+  if (impl_->hw->probe(device) != "luks")
+    throw Error(Code::kNotFound, "volume \"" + volume + "\" is not encrypted (no LUKS2 header)");
+  return luks_dump_json(device);
+}
+
+}  // namespace cryptnode::sim

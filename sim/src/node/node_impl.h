@@ -53,7 +53,7 @@ struct Node::Impl {
   NodeSettings settings;
   std::unique_ptr<NodeLock> lock;
 
-  int64_t clock_ms = 0;        // virtual clock
+  int64_t clock_ms = 0;                              // virtual clock
   std::chrono::steady_clock::time_point powered_at;  // real time of the last power-on
   int64_t next_retry_ms = -1;  // 30 s retry ticker armed when a retryable error happened
   std::optional<int64_t> try_rollback_ms;  // apply-config --mode=try
@@ -125,4 +125,8 @@ void rollback_try(Node::Impl& impl);  // operations.cpp
 // (≤1.13 CanApplyImmediate); empty when the change can be applied without a reboot.
 std::vector<std::string> changes_needing_reboot(const std::string& old_text,
                                                 const std::string& new_text);
+}  // namespace cryptnode::sim
+
+namespace cryptnode::sim {
+std::string luks_dump_json(const std::string& device);  // meta_glue.cpp
 }  // namespace cryptnode::sim

@@ -7,9 +7,8 @@
 
 namespace cryptnode::sim {
 
-// mkfs.xfs -n ftype=1 -c options=<lts conf> [-L label] [--unsupported when size <= 300 MiB] dev
-// (Talos 1.12 uses lts_6.12.conf; Debian 12's xfsprogs ships up to lts_6.1.conf, the newest
-// available is used: decision.) ext4: mkfs.ext4 -q [-L label] dev.
+// mkfs.xfs -n ftype=1 [-L label] [--unsupported when size <= 300 MiB] dev (Talos also passes
+// -c options=lts_6.12.conf: see filesystem.cpp). ext4: mkfs.ext4 -q [-L label] dev.
 void make_filesystem(const std::string& device, const std::string& type, const std::string& label,
                      uint64_t size);
 void mount_filesystem(const std::string& device, const std::string& type, const std::string& dir);
