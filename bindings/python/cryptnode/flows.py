@@ -64,9 +64,11 @@ class Report:
                     slots = "?"
             enc = (f"luks2 keyslots [{slots}] opened by slot {st.encryption_slot}"
                    f"{' lockToSTATE' if st.locked_to_state else ''}"
-                   if st.encryption_provider else "unencrypted")
-            err = f"  error: {st.error_message}" if st.error_message else ""
-            self.say(f"      {st.id:<10} {st.phase:<9} {enc}{err}")
+                   if st.encryption_provider else "")
+            one_line = " ".join(st.error_message.split())
+            err = f"error: {one_line}" if one_line else ""
+            enc = enc or ("" if err else "unencrypted")
+            self.say(f"      {st.id:<10} {st.phase:<9} {enc}{'  ' if enc and err else ''}{err}")
 
 
 def flow_state_ephemeral_nodeid(node: Node, r: Report) -> None:
