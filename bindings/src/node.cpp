@@ -89,6 +89,7 @@ void init_node(py::module_& m) {
   auto nogil = py::call_guard<py::gil_scoped_release>();
   py::class_<cryptnode::sim::Event>(m, "Event")
       .def_readonly("time_ms", &cryptnode::sim::Event::time_ms)
+      .def_readonly("wall_ms", &cryptnode::sim::Event::wall_ms)
       .def_readonly("step", &cryptnode::sim::Event::step)
       .def_readonly("message", &cryptnode::sim::Event::message);
 
