@@ -64,3 +64,38 @@ def test_demo_examples_print_no_passphrase():
     assert "STATE and EPHEMERAL with nodeID keys" in r.stdout
     for secret in ("supersecret", "oldkey", "newkey"):
         assert secret not in r.stdout
+
+
+def test_node_commands_like_talosctl(tmp_path):
+    """node create, then boot (a background node process), get volumestatus, apply-config,
+    reset, shutdown: nothing left running."""
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("simulated nodes need root")
+    d = tmp_path / "n"
+    assert cli("node", "create", str(d)).returncode == 0
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n"
+                   "  provider: luks2\n  keys:\n    - slot: 0\n      nodeID: {}\n")
+    base = tmp_path / "base.yaml"
+    base.write_text("version: v1alpha1\nmachine:\n  type: worker\n")
+    try:
+        r = cli("-n", str(d), "boot", "--config", str(base))
+        assert r.returncode == 0, r.stderr
+        r = cli("-n", str(d), "get", "volumestatus", "-o", "json")
+        assert r.returncode == 0, r.stderr
+        phases = {v["id"]: v["phase"] for v in json.loads(r.stdout)["volumes"]}
+        assert phases == {"STATE": "ready", "EPHEMERAL": "ready"}
+        r = cli("-n", str(d), "apply-config", "-f", str(cfg), "--mode=staged")
+        assert r.returncode == 0, r.stderr
+        r = cli("-n", str(d), "reset", "--system-labels-to-wipe", "EPHEMERAL", "--reboot=true",
+                "-o", "json")
+        assert r.returncode == 0, r.stderr
+        eph = [v for v in json.loads(r.stdout)["volumes"] if v["id"] == "EPHEMERAL"][0]
+        assert eph["encryptionProvider"] == "luks2" and eph["phase"] == "ready"
+        r = cli("-n", str(d), "reset", "--system-labels-to-wipe", "NOPE")
+        assert r.returncode == 1 and 'failed to get volume status with label "NOPE"' in r.stderr
+    finally:
+        cli("-n", str(d), "shutdown")
+    r = cli("-n", str(d), "get", "volumestatus")
+    assert r.returncode == 1 and "is not running" in r.stderr

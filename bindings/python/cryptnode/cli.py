@@ -84,7 +84,142 @@ def add_demo(sub) -> None:
     p.set_defaults(func=_demo)
 
 
-COMMANDS: List[Callable] = [add_config, add_demo]
+# --- node -------------------------------------------------------------------------------------
+# `cryptnode node create DIR` makes a node directory; `cryptnode -n DIR boot` starts the node
+# process (it owns loop devices, mounts and FUSE until shutdown, like a VM process); the other
+# commands talk to it over DIR/run/api.sock.
+
+def _node_create(args) -> int:
+    from .node import Node
+    disks = args.disk or list(Node.DEFAULT_DISKS)
+    n = Node.create(args.dir, uuid=args.uuid, disks=disks, tpm=args.tpm,
+                    secure_boot=args.secure_boot, pbkdf=args.pbkdf,
+                    talos_version=args.talos_version, backend=args.backend)
+    path = n.path
+    n.close()
+    print(f"created {path}")
+    return 0
+
+
+def add_node(sub) -> None:
+    p = sub.add_parser("node", help="create a node directory")
+    nsub = p.add_subparsers(dest="node_cmd", required=True, metavar="COMMAND")
+    c = nsub.add_parser("create", help="a node directory with node.json and sparse disk images")
+    c.add_argument("dir")
+    c.add_argument("--uuid", help="SMBIOS system UUID (default: random)")
+    c.add_argument("--disk", action="append", metavar="SIZE",
+                   help="a disk size (repeat; the first is the system disk; default 1GiB 512MiB)")
+    c.add_argument("--tpm", action=argparse.BooleanOptionalAction, default=True)
+    c.add_argument("--secure-boot", action=argparse.BooleanOptionalAction, default=True)
+    c.add_argument("--pbkdf", choices=["fast", "production"], default="fast")
+    c.add_argument("--talos-version", choices=["1.12", "1.13", "1.14"], default="1.12")
+    c.add_argument("--backend", choices=["auto", "kernel", "userspace"], default="auto")
+    c.set_defaults(func=_node_create)
+
+
+def _need_node(args) -> str:
+    if not args.node:
+        raise SystemExit("cryptnode: this command needs -n DIR (the node directory)")
+    return args.node
+
+
+def _status_table(summary) -> str:
+    rows = [f"{'ID':<12} {'PHASE':<11} {'ENCRYPTION':<10} {'SLOT':<5} ERROR"]
+    for v in summary["volumes"]:
+        slot = "" if v["encryptionSlot"] is None else str(v["encryptionSlot"])
+        err = " ".join(v["errorMessage"].split())
+        rows.append(f"{v['id']:<12} {v['phase']:<11} {v['encryptionProvider'] or '-':<10} "
+                    f"{slot:<5} {err}")
+    state = "maintenance" if summary["maintenance"] else "running" if summary["running"] else \
+        "booting"
+    return f"node {summary['path']}: {state}\n" + "\n".join(rows)
+
+
+def _boot(args) -> int:
+    import os
+    import subprocess
+    d = _need_node(args)
+    r, w = os.pipe()
+    cmd = [sys.executable, "-m", "cryptnode.daemon", d, str(w)]
+    if args.config:
+        cmd.append(os.path.abspath(args.config))
+    log = open(os.path.join(d, "node.log"), "ab")
+    subprocess.Popen(cmd, pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                     start_new_session=True)
+    os.close(w)
+    with os.fdopen(r) as f:
+        line = f.readline()
+    if not line:
+        print(f"cryptnode: the node process ended; see {d}/node.log", file=sys.stderr)
+        return 1
+    resp = json.loads(line)
+    if not resp["ok"]:
+        print(f"cryptnode: boot failed: {resp['error']['message']}", file=sys.stderr)
+        return 1
+    print(_status_table(resp["result"]))
+    return 0
+
+
+def _remote(op: str, **kw):
+    def run(args) -> int:
+        from .daemon import NodeNotRunning, RemoteError, request
+        d = _need_node(args)
+        params = {k: (v(args) if callable(v) else v) for k, v in kw.items()}
+        try:
+            result = request(d, op, **params)
+        except NodeNotRunning as e:
+            print(f"cryptnode: {e}", file=sys.stderr)
+            return 1
+        except RemoteError as e:
+            print(f"cryptnode: {e}", file=sys.stderr)
+            return 1
+        fmt = getattr(args, "output", "table")
+        if op in ("status",):
+            _emit(result, fmt, _status_table)
+        elif op in ("reboot", "reset", "apply_config", "advance"):
+            summary = request(d, "status")
+            _emit(summary, fmt, _status_table)
+        elif result is not None:
+            print(json.dumps(result, indent=2) if not isinstance(result, str) else result)
+        return 0
+    return run
+
+
+def add_node_ops(sub) -> None:
+    b = sub.add_parser("boot", help="power the node on (-n DIR) and run its boot sequence")
+    b.add_argument("--config", help="a machine config offered like cmdline/platform config")
+    b.set_defaults(func=_boot)
+    sub.add_parser("reboot", help="reboot the running node").set_defaults(func=_remote("reboot"))
+    sub.add_parser("shutdown", help="power the node off").set_defaults(func=_remote("shutdown"))
+    a = sub.add_parser("apply-config", help="talosctl apply-config")
+    a.add_argument("-f", "--file", required=True)
+    a.add_argument("--mode", default="auto",
+                   choices=["auto", "reboot", "no-reboot", "staged", "try"])
+    a.add_argument("--insecure", action="store_true", help="maintenance mode")
+    a.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    a.set_defaults(func=_remote("apply_config", yaml=lambda x: _read(x.file),
+                                mode=lambda x: x.mode, insecure=lambda x: x.insecure))
+    r = sub.add_parser("reset", help="talosctl reset --system-labels-to-wipe ...")
+    r.add_argument("--system-labels-to-wipe", required=True,
+                   help="comma-separated labels, e.g. EPHEMERAL,STATE")
+    r.add_argument("--reboot", type=lambda v: v.lower() in ("1", "true", "yes"), default=False)
+    r.add_argument("--graceful", type=lambda v: v.lower() in ("1", "true", "yes"), default=True)
+    r.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    r.set_defaults(func=_remote("reset",
+                                labels=lambda x: [s for s in x.system_labels_to_wipe.split(",")
+                                                  if s],
+                                reboot=lambda x: x.reboot, graceful=lambda x: x.graceful))
+    g = sub.add_parser("get", help="get volumestatus")
+    g.add_argument("resource", choices=["volumestatus", "volumestatuses", "meta"])
+    g.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    g.set_defaults(func=lambda x: _remote("meta" if x.resource == "meta" else "status")(x))
+    v = sub.add_parser("advance", help="move the node's virtual clock")
+    v.add_argument("seconds", type=float)
+    v.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    v.set_defaults(func=_remote("advance", seconds=lambda x: x.seconds))
+
+
+COMMANDS: List[Callable] = [add_config, add_node, add_node_ops, add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cryptnode",
         description="Talos Linux disk encryption on a simulated node made of real parts.")
     p.add_argument("--version", action="version", version=f"cryptnode {__version__}")
+    p.add_argument("-n", "--node", metavar="DIR", help="the node directory (talosctl's -n)")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
