@@ -5,7 +5,7 @@ JOBS    ?= 2
 CMAKE_FLAGS ?=
 PYPATH  := $(CURDIR)/bindings/python
 
-.PHONY: all setup configure build test test-cpp test-py demo bench format clean help
+.PHONY: all setup configure build test test-cpp test-py test-vm demo bench format clean help
 
 all: build
 
@@ -31,7 +31,10 @@ test-cpp: build
 test-py: build
 	cd scenarios && PYTHONPATH=$(PYPATH) $(PY) -m pytest -q -p no:cacheprovider .
 
-test: test-cpp test-py
+test-vm: build
+	cd vmtests && PYTHONPATH=$(PYPATH) $(PY) -m pytest -q -p no:cacheprovider -m vm .
+
+test: test-cpp test-py test-vm
 
 demo: build
 	PYTHONPATH=$(PYPATH) $(PY) -m cryptnode demo
