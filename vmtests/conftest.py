@@ -11,6 +11,12 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scenarios"))
 
 
+def pytest_configure(config):
+    pm = config.pluginmanager
+    if not pm.has_plugin("cryptnode") and not pm.has_plugin("cryptnode.pytest_plugin"):
+        pm.import_plugin("cryptnode.pytest_plugin")  # markers, fixtures, leak check
+
+
 def vm_unavailable():
     if not shutil.which("qemu-system-x86_64"):
         return "qemu-system-x86_64 is not installed (scripts/setup --vm)"
