@@ -153,3 +153,27 @@ def test_production_pbkdf_node(node_factory):
     n.boot(config=config(doc("VolumeConfig", "STATE", [key(0, NODEID)])))
     kdf = n.luks_dump("STATE")["keyslots"]["0"]["kdf"]
     assert kdf["type"] == "argon2id" and kdf["memory"] > 32
+
+
+def test_removing_a_user_volume_document_closes_it_without_wiping(node):
+    user = doc("UserVolumeConfig", "data", [key(0, NODEID)],
+               extra='provisioning:\n  diskSelector:\n    match: "!system_disk"\n'
+                     '  minSize: 100MiB\n  maxSize: 200MiB\n')
+    node.boot(config=config(user))
+    node.write_file("u-data", "keep.bin", DATA)
+    assert node.apply_config(config()) == "no-reboot"
+    with pytest.raises(cryptnode.NotFoundError):
+        node.volume_status("u-data")
+    assert not any("luks2-u-data" in b for b in loop_devices().values())
+    node.apply_config(config(user))  # back: the partition was not wiped
+    assert node.read_file("u-data", "keep.bin") == DATA
+
+
+def test_v1alpha1_change_outside_the_allow_list_needs_a_reboot(node):
+    node.boot(config=config())
+    changed = config().replace("type: worker", "type: controlplane")
+    with pytest.raises(cryptnode.InvalidArgumentError) as e:
+        node.apply_config(changed, mode="no-reboot")
+    assert str(e.value).startswith("this config change can't be applied in immediate mode\ndiff:")
+    assert node.apply_config(changed) == "reboot"  # auto
+    assert node.active_config() == changed

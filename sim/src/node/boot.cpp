@@ -118,7 +118,20 @@ void Node::Impl::write_state_meta() {
 void Node::Impl::activate_config(const std::string& text) {
   active = config::MachineConfig::parse(text);
   active_text = text;
+  std::map<std::string, volume::VolumeSpec> previous = std::move(specs);
   specs = volume_specs();
+  // A removed user-volume document closes its mapping (teardown) but does not wipe the
+  // partition (TALOS-SPEC §7.4); its status goes away.
+  for (auto& [id, spec] : previous) {
+    if (specs.count(id) || id == "STATE" || id == "EPHEMERAL") continue;
+    auto st = statuses.find(id);
+    if (st != statuses.end() && hw) {
+      if (!st->second.mount_point.empty()) hw->unmount(id);
+      volume::close(spec, st->second, *hw);
+      statuses.erase(st);
+      log(id, "document removed: volume closed");
+    }
+  }
   order.clear();
   // Talos' processing order: STATE, EPHEMERAL (wave -1), then user volumes (wave 0) by id.
   order.push_back("STATE");

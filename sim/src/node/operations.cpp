@@ -81,7 +81,7 @@ std::string Node::apply_config(const std::string& yaml, const std::string& mode_
     if ((mode == "no-reboot" || mode == "try") && !needs.empty())
       throw Error(
           Code::kInvalidArgument,
-          "this config change can't be applied in immediate mode\ndiff: " + join(needs, ", "));
+          "this config change can't be applied in immediate mode\ndiff:\n" + join(needs, "\n"));
   }
 
   n.log("apply-config", "mode " + mode);
