@@ -273,3 +273,53 @@ TEST(EncryptionHandler, RotateEncryptionSecretsKeySets) {
   }
   EXPECT_TRUE(cli_opens(loop.path(), 1, nodeid_passphrase()));
 }
+
+namespace {
+struct Crash {};  // not an Error: escapes every handler like a power cut
+struct CrashEnv : Env {
+  std::string at;
+  std::unique_ptr<BlockDevice> open_block(const std::string& p, bool w) override {
+    return Env::posix().open_block(p, w);
+  }
+  RandomSource& random() override { return Env::posix().random(); }
+  Clock& clock() override { return Env::posix().clock(); }
+  void fault_point(std::string_view name) override {
+    if (name == at) throw Crash{};
+  }
+};
+}  // namespace
+
+TEST(EncryptionHandler, CutBetweenKillAndAddRecoversAtTheNextOpen) {
+  ScratchFile img(kSize);
+  Handler(spec(static_key(0, "keep") + static_key(1, "old")), "EPHEMERAL", sources(),
+          luks2::Pbkdf::kFast)
+      .format_and_encrypt(img.path());
+  CrashEnv env;
+  env.at = "encryption.between_kill_and_add";
+  const auto changed = spec(static_key(0, "keep") + static_key(1, "new"));
+  EXPECT_THROW(Handler(changed, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, env).open(img.path()),
+               Crash);
+  EXPECT_EQ(slots(img.path()).count(1), 0u);  // killed, not yet re-added
+  EXPECT_TRUE(cli_opens(img.path(), 0, "keep"));
+  OpenResult r = Handler(changed, "EPHEMERAL", sources(), luks2::Pbkdf::kFast).open(img.path());
+  EXPECT_TRUE(r.failed_syncs.empty());
+  EXPECT_TRUE(cli_opens(img.path(), 1, "new"));
+}
+
+TEST(EncryptionHandler, CutAfterFormatLeavesAnEmptyLuksThatIsReformattedOrOpened) {
+  ScratchFile img(kSize);
+  CrashEnv env;
+  env.at = "luks2.after_format";
+  const auto s = spec(static_key(0, "a"));
+  EXPECT_THROW(
+      Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, env).format_and_encrypt(img.path()),
+      Crash);
+  // A LUKS2 header with no keyslot: Talos' probe says "luks", and no key opens it (Talos would
+  // retry forever; the volume must be wiped). cryptnode reports it the same way.
+  try {
+    Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast).open(img.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(e.retryable());
+  }
+}
