@@ -52,7 +52,9 @@ void Secret::append(const uint8_t* data, size_t size) {
 }
 
 void Secret::clear() {
-  wipe(bytes_.data(), bytes_.capacity());
+  // Wipe the whole allocation, not only the used part (earlier, longer contents may linger).
+  bytes_.resize(bytes_.capacity());
+  wipe(bytes_.data(), bytes_.size());
   bytes_.clear();
 }
 
