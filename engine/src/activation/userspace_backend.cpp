@@ -8,13 +8,16 @@
 #include <fuse3/fuse.h>
 #include <libcryptsetup.h>
 #include <linux/fs.h>
+#include <linux/loop.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -375,18 +378,23 @@ void UserspaceBackend::stop() {
   std::filesystem::remove(mountpoint_, ec);
 }
 
-void UserspaceBackend::abort_connection() {
-  // The connection id is the minor number of the mount's device, read from mountinfo: a stat()
-  // of the mount point would itself be a FUSE request that nobody answers any more.
+// "major:minor" of the filesystem mounted at `dir` (from mountinfo: a stat() of a FUSE mount point
+// would itself be a request that nobody may answer any more); "" when nothing is mounted there.
+std::string mount_devno(const std::string& dir) {
   std::ifstream info("/proc/self/mountinfo");
-  std::string line, conn;
+  std::string line, found;
   while (std::getline(info, line)) {
     std::istringstream ss(line);
     std::string id, parent, devno, root, mnt;
     ss >> id >> parent >> devno >> root >> mnt;
-    if (mnt == mountpoint_) conn = devno.substr(devno.find(':') + 1);
+    if (mnt == dir) found = devno;
   }
-  if (conn.empty()) return;
+  return found;
+}
+
+void abort_fuse_connection(const std::string& devno) {
+  if (devno.empty()) return;
+  const std::string conn = devno.substr(devno.find(':') + 1);
   const std::string ctl = "/sys/fs/fuse/connections";
   if (::access((ctl + "/" + conn).c_str(), F_OK) != 0)
     ::mount("fusectl", ctl.c_str(), "fusectl", 0, nullptr);
@@ -397,7 +405,30 @@ void UserspaceBackend::abort_connection() {
   }
 }
 
+void UserspaceBackend::abort_connection() {
+  abort_fuse_connection(mount_devno(mountpoint_));
+}
+
 }  // namespace
+
+void recover_userspace_backend(const std::string& runtime_dir) {
+  const std::string mapper = runtime_dir + "/mapper";
+  // Loop devices standing on the mapper files, found by their backing path while it is still
+  // mounted (asking the loop device itself would stat the file through the dead connection).
+  const std::vector<std::string> loops = loop_devices_backed_under(mapper + "/");
+  std::vector<std::string> stale;
+  {
+    std::ifstream mounts("/proc/self/mounts");
+    std::string dev, mnt, rest;
+    while (mounts >> dev >> mnt && std::getline(mounts, rest))
+      if (mnt.rfind(runtime_dir + "/", 0) == 0 && mnt != mapper) stale.push_back(mnt);
+  }
+  std::sort(stale.rbegin(), stale.rend());  // deeper paths first
+  for (const auto& m : stale) ::umount2(m.c_str(), MNT_DETACH);
+  abort_fuse_connection(mount_devno(mapper));
+  for (const auto& l : loops) force_detach(l);
+  ::umount2(mapper.c_str(), MNT_DETACH);
+}
 
 std::unique_ptr<ActivationBackend> make_userspace_backend(const std::string& runtime_dir) {
   if (::access("/dev/fuse", R_OK | W_OK) != 0)

@@ -3,7 +3,9 @@
 // engine's encryption handler and activation backend, filesystems and mounts under <node>/run.
 #include <sys/mount.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "cryptnode/engine/activation/backend.h"
@@ -24,7 +26,9 @@ class NodeHardware final : public Hardware {
  public:
   NodeHardware(const std::string& node_dir, const NodeSettings& settings, KeyContext* keys)
       : dir_(node_dir), run_(node_dir + "/run"), settings_(settings), keys_(keys) {
-    // Recover from a crash of an earlier owner: loop devices still backed by our images.
+    // Recover from a crash of an earlier owner: mounts and the FUSE mapper left under
+    // <node>/run, loop devices on it, then loop devices still backed by our disk images.
+    activation::recover_userspace_backend(run_);
     for (const auto& l : activation::loop_devices_backed_under(node_dir + "/disks/"))
       activation::force_detach(l);
     fs::create_directories(run_ + "/mnt");
