@@ -5,3 +5,4 @@
 void init_errors(pybind11::module_& m);
 void init_config(pybind11::module_& m);
 void init_node(pybind11::module_& m);
+void init_kms(pybind11::module_& m);

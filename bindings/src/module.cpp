@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
   init_errors(m);
   init_config(m);
   init_node(m);
+  init_kms(m);
 }

@@ -11,7 +11,7 @@ from ._core import (AlreadyExistsError, ConfigInvalidError, ConfigParseError, Co
                     LockedError, MachineConfig, NoTokenError, NotFoundError, TimeoutError,
                     TokenInvalidError, UnavailableError, UnsupportedError, format_multierror,
                     parse_config, validate_config, VolumeStatus, NodeSettings, Event)
-from .node import Node, parse_size
+from .node import KmsServer, Node, parse_size
 
 __version__ = "0.1.0"
 
@@ -22,6 +22,6 @@ __all__ = [
     "InvalidArgumentError", "IOError", "KeyRejectedError", "KeyTPM", "LockedError",
     "MachineConfig", "NoTokenError", "NotFoundError", "TimeoutError", "TokenInvalidError",
     "UnavailableError", "UnsupportedError", "format_multierror", "parse_config",
-    "validate_config", "VolumeStatus", "NodeSettings", "Event", "Node", "parse_size",
+    "validate_config", "VolumeStatus", "NodeSettings", "Event", "Node", "KmsServer", "parse_size",
     "__version__",
 ]

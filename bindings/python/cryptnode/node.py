@@ -159,3 +159,39 @@ class Node:
         state = "maintenance" if self.maintenance else "running" if self.running else \
             "on" if self.powered_on else "off"
         return f"Node({self.path!r}, {state})"
+
+
+class KmsServer:
+    """A sidero.kms.KMSService gRPC server on loopback (plaintext), like `talosctl kms-launch`.
+
+    kms = KmsServer.start(); kms.endpoint -> "grpc://127.0.0.1:PORT"
+    kms.set_fault("down" | "slow" | "garbage" | "other-key" | None); kms.stop()"""
+
+    def __init__(self, core):
+        self._k = core
+
+    @classmethod
+    def start(cls, listen: str = "127.0.0.1:0", tls: bool = False) -> "KmsServer":
+        if tls:
+            raise _core.UnsupportedError("KMS over TLS is not supported by this build yet")
+        return cls(_core._KmsServer.start(listen))
+
+    @property
+    def endpoint(self) -> str:
+        return self._k.endpoint
+
+    @property
+    def calls(self) -> int:
+        return self._k.calls
+
+    def set_fault(self, fault: Optional[str]) -> None:
+        self._k.set_fault(fault or "")
+
+    def stop(self) -> None:
+        self._k.stop()
+
+    def __enter__(self) -> "KmsServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -13,6 +13,7 @@
 #include "cryptnode/engine/error.h"
 #include "cryptnode/sim/disk.h"
 #include "cryptnode/sim/filesystem.h"
+#include "cryptnode/sim/kms.h"
 #include "node_impl.h"
 
 namespace fs = std::filesystem;
@@ -187,6 +188,11 @@ class NodeHardware final : public Hardware {
         throw Error(Code::kFailedPrecondition, "encryption salt not available", true);
       return **k->salt;
     };
+    std::shared_ptr<keys::KmsTransport> kms = kms_;
+    src.kms = [k, kms](const config::EncryptionKey& key) {
+      return keys::make_kms_handler(
+          key.slot, key.kms->endpoint, [k] { return k->uuid; }, kms, Env::posix().random());
+    };
     return encryption::Handler(*spec.encryption, spec.id, src, luks2::parse_pbkdf(keys_->pbkdf));
   }
 
@@ -212,6 +218,7 @@ class NodeHardware final : public Hardware {
   KeyContext* keys_;
   std::vector<std::unique_ptr<AttachedDisk>> disks_;
   std::unique_ptr<activation::ActivationBackend> backend_;
+  std::shared_ptr<keys::KmsTransport> kms_ = make_grpc_kms_transport();
   std::map<std::string, std::string> mounts_;
 };
 

@@ -1,0 +1,156 @@
+#include <grpcpp/grpcpp.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "cryptnode/engine/error.h"
+#include "cryptnode/sim/kms.h"
+#include "kms.grpc.pb.h"
+
+namespace cryptnode::sim {
+namespace {
+
+using grpc::ServerContext;
+using grpc::Status;
+using grpc::StatusCode;
+using sidero::kms::Request;
+using sidero::kms::Response;
+
+constexpr size_t kKeySize = 32, kNonce = 12, kTag = 16;
+
+class Service final : public sidero::kms::KMSService::Service {
+ public:
+  Service() {
+    RAND_bytes(master_, sizeof(master_));
+    RAND_bytes(other_, sizeof(other_));
+  }
+
+  Status Seal(ServerContext*, const Request* req, Response* resp) override {
+    if (Status s = fault_status(); !s.ok()) return s;
+    ++calls_;
+    if (req->data().size() != kKeySize)
+      return Status(StatusCode::INVALID_ARGUMENT, "incorrect data length");
+    unsigned char key[32];
+    node_key(req->node_uuid(), key);
+    std::string out(kNonce + kKeySize + kTag, '\0');
+    auto* o = reinterpret_cast<unsigned char*>(out.data());
+    RAND_bytes(o, kNonce);
+    int len = 0;
+    EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
+    EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), nullptr, key, o);
+    EVP_EncryptUpdate(c, o + kNonce, &len,
+                      reinterpret_cast<const unsigned char*>(req->data().data()),
+                      static_cast<int>(kKeySize));
+    EVP_EncryptFinal_ex(c, o + kNonce + len, &len);
+    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, kTag, o + kNonce + kKeySize);
+    EVP_CIPHER_CTX_free(c);
+    OPENSSL_cleanse(key, sizeof(key));
+    resp->set_data(out);
+    return Status::OK;
+  }
+
+  Status Unseal(ServerContext*, const Request* req, Response* resp) override {
+    if (Status s = fault_status(); !s.ok()) return s;
+    ++calls_;
+    if (req->data().size() != kNonce + kKeySize + kTag)
+      return Status(StatusCode::INVALID_ARGUMENT, "incorrect data length");
+    unsigned char key[32], plain[kKeySize];
+    node_key(req->node_uuid(), key);
+    const auto* in = reinterpret_cast<const unsigned char*>(req->data().data());
+    int len = 0;
+    EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
+    EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), nullptr, key, in);
+    EVP_DecryptUpdate(c, plain, &len, in + kNonce, static_cast<int>(kKeySize));
+    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, kTag,
+                        const_cast<unsigned char*>(in + kNonce + kKeySize));
+    bool ok = EVP_DecryptFinal_ex(c, plain + len, &len) == 1;
+    EVP_CIPHER_CTX_free(c);
+    OPENSSL_cleanse(key, sizeof(key));
+    // The reference server answers 32 random bytes when GCM fails (no error): Talos then gets
+    // "encryption key rejected" from cryptsetup.
+    if (!ok || fault() == "garbage") RAND_bytes(plain, sizeof(plain));
+    resp->set_data(std::string(reinterpret_cast<char*>(plain), sizeof(plain)));
+    OPENSSL_cleanse(plain, sizeof(plain));
+    return Status::OK;
+  }
+
+  void set_fault(const std::string& f) {
+    std::lock_guard<std::mutex> l(mu_);
+    fault_ = f;
+  }
+  std::string fault() {
+    std::lock_guard<std::mutex> l(mu_);
+    return fault_;
+  }
+  int calls() const { return calls_; }
+
+ private:
+  Status fault_status() {
+    const std::string f = fault();
+    if (f == "down") return Status(StatusCode::UNAVAILABLE, "connection refused");
+    if (f == "slow") return Status(StatusCode::DEADLINE_EXCEEDED, "context deadline exceeded");
+    return Status::OK;
+  }
+  // A key per node: HMAC-SHA256(master, node UUID), so another node cannot unseal.
+  void node_key(const std::string& uuid, unsigned char out[32]) {
+    unsigned int n = 32;
+    const unsigned char* master = fault() == "other-key" ? other_ : master_;
+    HMAC(EVP_sha256(), master, 32, reinterpret_cast<const unsigned char*>(uuid.data()), uuid.size(),
+         out, &n);
+  }
+
+  unsigned char master_[32], other_[32];
+  std::mutex mu_;
+  std::string fault_;
+  std::atomic<int> calls_{0};
+};
+
+class GrpcKmsServer final : public KmsServer {
+ public:
+  explicit GrpcKmsServer(const std::string& listen) {
+    grpc::ServerBuilder b;
+    int port = 0;
+    // gRPC would silently share a busy port (SO_REUSEPORT): refuse that.
+    b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    b.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(&service_);
+    server_ = b.BuildAndStart();
+    if (!server_ || (listen.rfind("unix:", 0) != 0 && port == 0))
+      throw Error(Code::kUnavailable, "cannot listen on " + listen + " for the KMS server");
+    endpoint_ = listen.rfind("unix:", 0) == 0
+                    ? listen
+                    : "grpc://" + listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port);
+  }
+  ~GrpcKmsServer() override { stop(); }
+  std::string endpoint() const override { return endpoint_; }
+  void set_fault(const std::string& f) override {
+    if (!f.empty() && f != "down" && f != "slow" && f != "garbage" && f != "other-key")
+      throw Error(Code::kInvalidArgument,
+                  "KMS fault \"" + f + "\" is not one of down, slow, garbage, other-key");
+    service_.set_fault(f);
+  }
+  int calls() const override { return service_.calls(); }
+  void stop() override {
+    if (server_) {
+      server_->Shutdown();
+      server_->Wait();
+      server_.reset();
+    }
+  }
+
+ private:
+  Service service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string endpoint_;
+};
+
+}  // namespace
+
+std::unique_ptr<KmsServer> KmsServer::start(const std::string& listen) {
+  return std::make_unique<GrpcKmsServer>(listen);
+}
+
+}  // namespace cryptnode::sim
