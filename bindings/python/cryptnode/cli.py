@@ -219,7 +219,32 @@ def add_node_ops(sub) -> None:
     v.set_defaults(func=_remote("advance", seconds=lambda x: x.seconds))
 
 
-COMMANDS: List[Callable] = [add_config, add_node, add_node_ops, add_demo]
+# --- kms --------------------------------------------------------------------------------------
+
+def _kms_serve(args) -> int:
+    import signal
+    import threading
+    from .node import KmsServer
+    server = KmsServer.start(args.listen)
+    print(f"KMS listening on {server.endpoint} (sidero.kms.KMSService, plaintext)", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.stop()
+    return 0
+
+
+def add_kms(sub) -> None:
+    p = sub.add_parser("kms", help="run a KMS server (like talosctl kms-launch)")
+    ksub = p.add_subparsers(dest="kms_cmd", required=True, metavar="COMMAND")
+    s = ksub.add_parser("serve", help="serve sidero.kms.KMSService until interrupted")
+    s.add_argument("--listen", default="127.0.0.1:4050",
+                   help="host:port (loopback) or unix:/path (default 127.0.0.1:4050)")
+    s.set_defaults(func=_kms_serve)
+
+
+COMMANDS: List[Callable] = [add_config, add_node, add_node_ops, add_kms, add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
