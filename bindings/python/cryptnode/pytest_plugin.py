@@ -43,9 +43,12 @@ def loop_devices():
 
 
 def fuse_mounts():
+    """FUSE filesystems (type fuse or fuse.*); fusectl, the control filesystem the userspace
+    backend mounts to abort a connection, is not one."""
     try:
         with open("/proc/mounts") as f:
-            return {line.split()[1] for line in f if line.split()[2].startswith("fuse")}
+            return {line.split()[1] for line in f
+                    if line.split()[2] == "fuse" or line.split()[2].startswith("fuse.")}
     except OSError:
         return set()
 
