@@ -396,6 +396,8 @@ void abort_fuse_connection(const std::string& devno) {
   if (devno.empty()) return;
   const std::string conn = devno.substr(devno.find(':') + 1);
   const std::string ctl = "/sys/fs/fuse/connections";
+  // fusectl (the FUSE control filesystem, mounted by systemd on most hosts) is mounted when it is
+  // not, and left mounted: unmounting it could race another node's abort (decision).
   if (::access((ctl + "/" + conn).c_str(), F_OK) != 0)
     ::mount("fusectl", ctl.c_str(), "fusectl", 0, nullptr);
   int fd = ::open((ctl + "/" + conn + "/abort").c_str(), O_WRONLY | O_CLOEXEC);
