@@ -147,6 +147,23 @@ def flow_state_wipe_breaks_locked(node: Node, r: Report) -> None:
     assert node.volume_status("EPHEMERAL").phase == "ready"
 
 
+def flow_kms(node: Node, r: Report) -> None:
+    from .node import KmsServer
+    with KmsServer.start() as kms:
+        cfg = _cfg(_vol("VolumeConfig", "EPHEMERAL",
+                        [_key(0, f"kms:\n        endpoint: {kms.endpoint}")]))
+        r.step(f"EPHEMERAL sealed by the KMS at {kms.endpoint}")
+        node.boot(config=cfg)
+        kms.set_fault("down")
+        r.step("KMS down, reboot: EPHEMERAL fails (retryable)")
+        node.reboot()
+        assert node.volume_status("EPHEMERAL").phase == "failed"
+        kms.set_fault(None)
+        r.step("KMS back; advance the virtual clock 30 s: the retry ticker opens it")
+        node.advance(30)
+        assert node.volume_status("EPHEMERAL").phase == "ready"
+
+
 FLOWS: List[tuple] = [
     ("STATE + EPHEMERAL with nodeID keys", flow_state_ephemeral_nodeid),
     ("user volume with a nodeID key", flow_user_volume),
@@ -155,6 +172,7 @@ FLOWS: List[tuple] = [
     ("EPHEMERAL: unencrypted -> encrypted", flow_ephemeral_migration),
     ("STATE: unencrypted -> encrypted (maintenance)", flow_state_migration),
     ("wiping STATE breaks lockToSTATE volumes", flow_state_wipe_breaks_locked),
+    ("KMS key, KMS outage and the 30 s retry", flow_kms),
 ]
 
 
