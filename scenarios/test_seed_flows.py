@@ -181,3 +181,19 @@ def test_uuid_failing_entropy_check(node_factory):
     assert st.phase == "failed"
     assert "machine UUID 11111111-0000-1111-1111-111111111111 entropy check failed" in st.error_message
     assert not n.running
+
+
+def test_uuid_override_in_meta_changes_every_node_id_key(node):
+    """META 0x0f overrides the SMBIOS UUID (TALOS-SPEC §2): from the next boot every nodeID key
+    derives from it, so volumes enrolled with the old UUID no longer open."""
+    node.boot(config=config(doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID)])))
+    node.meta_write(0x0F, "6d1f4c2a-9b3e-4f7a-8c5d-2e1b0a9f8e7d")
+    assert node.meta()["0x0f"] == "6d1f4c2a-9b3e-4f7a-8c5d-2e1b0a9f8e7d"
+    node.reboot()
+    st = node.volume_status("EPHEMERAL")
+    assert st.phase == "failed" and "encryption key rejected" in st.error_message
+    node.meta_delete(0x0F)
+    node.reboot()
+    assert node.volume_status("EPHEMERAL").phase == "ready"
+    with pytest.raises(cryptnode.NotFoundError):
+        node.meta_delete(0x0F)

@@ -130,6 +130,8 @@ void init_node(py::module_& m) {
            })
       .def("luks_dump", &Node::luks_dump, py::arg("volume"), nogil)
       .def("meta", &Node::meta, nogil)
+      .def("meta_write", &Node::meta_write, py::arg("tag"), py::arg("value"), nogil)
+      .def("meta_delete", &Node::meta_delete, py::arg("tag"), nogil)
       .def("active_config", &Node::active_config)
       .def("events", &Node::events)
       .def("set_firmware", &Node::set_firmware, py::arg("secure_boot"), py::arg("setup_mode"))

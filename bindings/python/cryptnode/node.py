@@ -118,6 +118,15 @@ class Node:
     def meta(self) -> dict:
         return json.loads(self._core().meta())
 
+    def meta_write(self, tag: int, value) -> None:
+        """talosctl meta write TAG VALUE (e.g. 0x0f: UUID override, effective from the next boot)."""
+        if isinstance(value, str):
+            value = value.encode()
+        self._core().meta_write(int(tag), bytes(value).decode("latin-1"))
+
+    def meta_delete(self, tag: int) -> None:
+        self._core().meta_delete(int(tag))
+
     def active_config(self) -> str:
         return self._core().active_config()
 

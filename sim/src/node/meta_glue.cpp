@@ -110,3 +110,24 @@ std::string luks_dump_json(const std::string& device) {
 }
 
 }  // namespace cryptnode::sim
+
+namespace cryptnode::sim {
+
+void meta_write_tag(const std::string& meta_device, int tag, const std::string& value) {
+  if (tag < 0 || tag > 255) throw Error(Code::kInvalidArgument, "key must be a uint8");
+  auto dev = Env::posix().open_block(meta_device, true);
+  meta::Meta m = meta::Meta::load(*dev);
+  if (!m.adv.set(static_cast<uint8_t>(tag), value))
+    throw Error(Code::kFailedPrecondition, "meta write failed");
+  m.write(*dev, Env::posix());
+}
+
+void meta_delete_tag(const std::string& meta_device, int tag) {
+  if (tag < 0 || tag > 255) throw Error(Code::kInvalidArgument, "key must be a uint8");
+  auto dev = Env::posix().open_block(meta_device, true);
+  meta::Meta m = meta::Meta::load(*dev);
+  if (!m.adv.remove(static_cast<uint8_t>(tag))) throw Error(Code::kNotFound, "meta key not found");
+  m.write(*dev, Env::posix());
+}
+
+}  // namespace cryptnode::sim

@@ -250,6 +250,18 @@ std::string Node::meta() const {
   return meta_json(impl_->hw->meta_device());
 }
 
+void Node::meta_write(int tag, const std::string& value) {
+  if (!impl_->hw) throw Error(Code::kFailedPrecondition, "node is not powered on");
+  meta_write_tag(impl_->hw->meta_device(), tag, value);
+  impl_->log("meta", "tag " + std::to_string(tag) + " written");
+}
+
+void Node::meta_delete(int tag) {
+  if (!impl_->hw) throw Error(Code::kFailedPrecondition, "node is not powered on");
+  meta_delete_tag(impl_->hw->meta_device(), tag);
+  impl_->log("meta", "tag " + std::to_string(tag) + " deleted");
+}
+
 void Node::set_firmware(bool secure_boot, bool setup_mode) {
   impl_->settings.secure_boot = secure_boot;
   impl_->settings.setup_mode = setup_mode;

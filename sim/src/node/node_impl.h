@@ -130,3 +130,8 @@ std::vector<std::string> changes_needing_reboot(const std::string& old_text,
 namespace cryptnode::sim {
 std::string luks_dump_json(const std::string& device);  // meta_glue.cpp
 }  // namespace cryptnode::sim
+
+namespace cryptnode::sim {
+void meta_write_tag(const std::string& meta_device, int tag, const std::string& value);
+void meta_delete_tag(const std::string& meta_device, int tag);
+}  // namespace cryptnode::sim

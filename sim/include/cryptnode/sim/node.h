@@ -66,7 +66,11 @@ class Node {
 
   std::string luks_dump(const std::string& volume) const;  // JSON text (no secrets)
   std::string meta() const;                                // JSON text of decoded META tags
-  std::string active_config() const;                       // "" when none
+  // talosctl meta write/delete (e.g. 0x0f, the UUID override: every nodeID key changes with it
+  // from the next boot). Delete of a missing tag: Error(kNotFound, "meta key not found").
+  void meta_write(int tag, const std::string& value);
+  void meta_delete(int tag);
+  std::string active_config() const;  // "" when none
   std::vector<Event> events() const;
 
   void set_firmware(bool secure_boot, bool setup_mode);  // takes effect at next power-on
