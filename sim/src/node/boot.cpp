@@ -228,11 +228,12 @@ void Node::Impl::settle() {
       if (!salt) load_or_create_salt();
     }
   }
+  const bool was_running = running;
   running = std::all_of(order.begin(), order.end(), [&](const std::string& id) {
     auto p = statuses[id].phase;
     return p == volume::Phase::kReady || p == volume::Phase::kMissing;
   });
-  if (running) log("running", "all volumes settled");
+  if (running && !was_running) log("running", "all volumes settled");
   next_retry_ms = retry ? clock_ms + kRetryIntervalMs : -1;
 }
 
