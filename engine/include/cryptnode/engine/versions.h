@@ -1,0 +1,80 @@
+// Talos version profiles: which Talos release a node reproduces, and ONE table of every
+// behaviour of disk encryption that changed between releases (often inside a patch release).
+// Code asks `applies(Rule, version)`; it never compares version numbers itself.
+//
+// Every boundary was read from Talos' history (the fixing commit and the first tag that contains
+// it, per release branch); rows name the Talos source path and the commit/PR.
+#pragma once
+
+#include <compare>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cryptnode::versions {
+
+// A Talos release: major.minor.patch. Only tagged releases exist (see known_versions()).
+struct Version {
+  int major = 1;
+  int minor = 12;
+  int patch = 11;
+
+  auto operator<=>(const Version&) const = default;
+  std::string str() const;  // "1.12.11"
+
+  // Parses "1.12.7", "v1.12.7" or a bare minor "1.12" (the newest tagged patch of that minor).
+  // A version Talos never tagged throws Error(kInvalidArgument) naming it and the accepted range.
+  static Version parse(std::string_view text);
+};
+
+// The default profile: the newest 1.12 patch (release-1.12 head, v1.12.11).
+Version default_version();
+// Every version parse() accepts, oldest first.
+const std::vector<Version>& known_versions();
+
+enum class Rule {
+  kMetaStateEncryptionModernJson,  // META 0x09 as block.EncryptionSpec JSON, legacy fallback
+  kFailedSyncsNonFatal,            // a failed key sync is reported, the volume still opens
+  kMapperNameVolumeID,             // /dev/mapper/luks2-<volume id> (before: <partition>-encrypted)
+  kResetDropsPartition,            // reset --system-labels-to-wipe also deletes the GPT entry
+  kYamlV4Decoder,                  // go.yaml.in/yaml/v4 decodes configs (before: yaml.v3 fork)
+  kLuks2HeaderValidation,          // LUKS2 header validated for tampering before open
+  kLuks2HeaderRejectsArgon2i,      // ... and keyslots with KDF argon2i are rejected
+  kKeyHandlerTimeout20s,           // per-key handler timeout 20 s (before: 10 s)
+  kStartTheWorldWaitsForVolumeConfigs,  // PCR extension waits for every disk VolumeConfig
+  kMaintenanceApplyByMachined,          // maintenance apply-config served by machined
+  kVolumeConfigSevenNames,              // VolumeConfig ETCD, CRI, KUBELET, LOG allowed
+  kEncryptionAllowDiscards,             // encryption.allowDiscards + META EncryptionAllowDiscards
+  kResetResidesOnVolumeCheck,           // reset refuses wiping a volume another resides on
+  kApplyModeRebootRemoved,              // apply-config --mode=reboot: Unimplemented
+  kApplyModeAutoIsNoReboot,             // apply-config --mode=auto always means no-reboot
+};
+
+// One row of the table. A rule whose boundary differs per release branch has one row per range.
+struct RuleRow {
+  Rule rule;
+  std::string_view id;  // stable name: "luks2_header_rejects_argon2i"
+  std::string_view description;
+  Version since;                 // first release with the behaviour
+  std::optional<Version> until;  // first release without it again (exclusive); nullopt: none
+  std::string_view source;       // Talos source path (release branch)
+  std::string_view fix;          // fixing commit / PR / issue, where known
+};
+
+// The table, ordered by rule then `since`.
+const std::vector<RuleRow>& table();
+
+// True when `v` shows the behaviour of `rule` (any row of that rule contains v).
+bool applies(Rule rule, const Version& v);
+
+std::string_view rule_id(Rule rule);
+// Looks a rule up by its id; nullopt when unknown.
+std::optional<Rule> rule_from_id(std::string_view id);
+
+// `cryptnode versions`: one line per row (rule, since, until, source, fix); `-o json`: an array
+// of objects {rule, description, since, until (null for none), source, fix}.
+std::string table_text();
+std::string table_json();
+
+}  // namespace cryptnode::versions
