@@ -87,6 +87,15 @@ void init_node(py::module_& m) {
       .def("to_json", &NodeSettings::to_json);
 
   auto nogil = py::call_guard<py::gil_scoped_release>();
+  m.def(
+      "fault_points",
+      [] {
+        py::list out;
+        for (const auto& p : cryptnode::fault_points())
+          out.append(py::make_tuple(std::string(p.name), std::string(p.description)));
+        return out;
+      },
+      "Every fault point node.crash_at() can arm: (name, description).");
   py::class_<cryptnode::sim::Event>(m, "Event")
       .def_readonly("time_ms", &cryptnode::sim::Event::time_ms)
       .def_readonly("wall_ms", &cryptnode::sim::Event::wall_ms)
@@ -94,8 +103,15 @@ void init_node(py::module_& m) {
       .def_readonly("message", &cryptnode::sim::Event::message);
 
   py::class_<Node>(m, "_Node")
-      .def_static("create", &Node::create, py::arg("path"), py::arg("settings"), nogil)
-      .def_static("open", &Node::open, py::arg("path"), nogil)
+      .def_static(
+          "create",
+          [](const std::string& path, const NodeSettings& settings) {
+            return Node::create(path, settings, cryptnode::Env::posix());
+          },
+          py::arg("path"), py::arg("settings"), nogil)
+      .def_static(
+          "open", [](const std::string& path) { return Node::open(path, cryptnode::Env::posix()); },
+          py::arg("path"), nogil)
       .def_property_readonly("path", &Node::path)
       .def_property_readonly("settings", &Node::settings)
       .def("boot", &Node::boot, py::arg("config") = std::nullopt, nogil)
@@ -110,6 +126,9 @@ void init_node(py::module_& m) {
       .def("reset", &Node::reset, py::arg("system_labels_to_wipe"), py::arg("reboot") = false,
            py::arg("graceful") = true, nogil)
       .def("advance", &Node::advance, py::arg("seconds"), nogil)
+      .def_property_readonly("clock_ms", &Node::clock_ms)
+      .def("crash_at", &Node::crash_at, py::arg("point"))
+      .def_property_readonly("last_crash", &Node::last_crash)
       .def("volume_status", &Node::volume_status, py::arg("id"))
       .def("volumes", &Node::volumes)
       .def("devices", &Node::devices)

@@ -32,11 +32,11 @@ double timed(const std::vector<std::string>& argv) {
 
 Result measure(bool passthrough) {
   ScratchFile img(400ull << 20);
-  cryptnode::testing::LoopDevice disk(img.path());
+  cryptnode::testing::ScratchLoop disk(img.path());
   luks2::FormatOptions o;
   o.sector_size = 4096;
-  luks2::Device::format(disk.path(), 0, Secret(std::string_view("pw")), o);
-  auto backend = activation::make_activation_backend("userspace", img.dir() + "/run");
+  luks2::Device::format(disk.path(), 0, Secret(std::string_view("pw")), o, Env::posix());
+  auto backend = activation::make_activation_backend("userspace", img.dir() + "/run", Env::posix());
   activation::OpenOptions opts;
   opts.passthrough = passthrough;
   std::string dev = backend->open(disk.path(), 0, Secret(std::string_view("pw")), "luks2-bench", opts);

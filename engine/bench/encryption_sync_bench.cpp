@@ -35,8 +35,8 @@ int main() {
   for (int r = 0; r < runs; ++r) {
     {
       ScratchFile img(32 << 20);
-      encryption::Handler(spec(1), "EPHEMERAL", {}, luks2::Pbkdf::kFast).format_and_encrypt(img.path());
-      encryption::Handler h(spec(5), "EPHEMERAL", {}, luks2::Pbkdf::kFast);
+      encryption::Handler(spec(1), "EPHEMERAL", {}, luks2::Pbkdf::kFast, Env::posix()).format_and_encrypt(img.path());
+      encryption::Handler h(spec(5), "EPHEMERAL", {}, luks2::Pbkdf::kFast, Env::posix());
       auto t0 = std::chrono::steady_clock::now();
       auto res = h.open(img.path());  // open + syncKeys: 4 keys added
       engine += seconds(t0);
@@ -44,7 +44,7 @@ int main() {
     }
     {
       ScratchFile img(32 << 20);
-      encryption::Handler(spec(1), "EPHEMERAL", {}, luks2::Pbkdf::kFast).format_and_encrypt(img.path());
+      encryption::Handler(spec(1), "EPHEMERAL", {}, luks2::Pbkdf::kFast, Env::posix()).format_and_encrypt(img.path());
       auto t0 = std::chrono::steady_clock::now();
       run({"cryptsetup", "open", "--test-passphrase", "--key-slot", "0", "--key-file", "-", img.path()},
           "key0");

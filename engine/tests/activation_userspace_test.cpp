@@ -9,7 +9,6 @@
 #include <random>
 
 #include "cryptnode/engine/activation/backend.h"
-#include "cryptnode/engine/activation/loop_device.h"
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/luks2.h"
 #include "support/scratch.h"
@@ -59,18 +58,18 @@ bool fuse_mounted_under(const std::string& dir) {
 
 struct UserspaceTest : ::testing::TestWithParam<uint32_t> {
   ScratchFile img{kSize};
-  std::unique_ptr<cryptnode::testing::LoopDevice> disk;
+  std::unique_ptr<cryptnode::testing::ScratchLoop> disk;
   std::string runtime;
   void SetUp() override {
-    disk = std::make_unique<cryptnode::testing::LoopDevice>(img.path());
+    disk = std::make_unique<cryptnode::testing::ScratchLoop>(img.path());
     runtime = img.dir() + "/run";
     luks2::FormatOptions o;
     o.sector_size = GetParam();
-    luks2::Device::format(disk->path(), 0, S("pw"), o);
+    luks2::Device::format(disk->path(), 0, S("pw"), o, Env::posix());
   }
   void TearDown() override {
     disk.reset();
-    EXPECT_TRUE(loop_devices_backed_under(img.dir()).empty());
+    EXPECT_TRUE(Env::posix().loops_backed_under(img.dir()).empty());
     EXPECT_FALSE(fuse_mounted_under(img.dir()));
     std::filesystem::remove_all(runtime);
   }
@@ -81,7 +80,7 @@ struct UserspaceTest : ::testing::TestWithParam<uint32_t> {
 TEST_P(UserspaceTest, BytesSurviveCloseAndReopenAndMatchCryptsetup) {
   const std::string data = pattern(1 << 20, GetParam());
   {
-    auto b = make_activation_backend("userspace", runtime);
+    auto b = make_activation_backend("userspace", runtime, Env::posix());
     std::string mapped = b->open(disk->path(), 0, S("pw"), "luks2-EPHEMERAL", {});
     EXPECT_EQ(mapped.rfind("/dev/loop", 0), 0u);
     EXPECT_TRUE(b->is_open("luks2-EPHEMERAL"));
@@ -92,7 +91,7 @@ TEST_P(UserspaceTest, BytesSurviveCloseAndReopenAndMatchCryptsetup) {
   }
   EXPECT_FALSE(fuse_mounted_under(runtime));
   {
-    auto b = make_activation_backend("userspace", runtime);
+    auto b = make_activation_backend("userspace", runtime, Env::posix());
     std::string mapped = b->open(disk->path(), 0, S("pw"), "luks2-EPHEMERAL", {});
     EXPECT_TRUE(read_dev(mapped, 4096, data.size()) == data);
     EXPECT_EQ(read_dev(mapped, 4096 * 300 + 100, 9), "unaligned");
@@ -117,7 +116,7 @@ TEST_P(UserspaceTest, XfsThroughTheBackend) {
   std::filesystem::create_directories(mnt);
   const std::string data = pattern(300000, 7);
   {
-    auto b = make_activation_backend("userspace", runtime);
+    auto b = make_activation_backend("userspace", runtime, Env::posix());
     std::string mapped = b->open(disk->path(), 0, S("pw"), "luks2-u-data", {});
     auto mk = run({"mkfs.xfs", "-q", "--unsupported", mapped});
     ASSERT_EQ(mk.status, 0) << mk.output;
@@ -127,7 +126,7 @@ TEST_P(UserspaceTest, XfsThroughTheBackend) {
     b->close("luks2-u-data");
   }
   {
-    auto b = make_activation_backend("userspace", runtime);
+    auto b = make_activation_backend("userspace", runtime, Env::posix());
     std::string mapped = b->open(disk->path(), 0, S("pw"), "luks2-u-data", {});
     ASSERT_EQ(::mount(mapped.c_str(), mnt.c_str(), "xfs", MS_RDONLY, nullptr), 0);
     std::string back;
@@ -141,7 +140,7 @@ TEST_P(UserspaceTest, XfsThroughTheBackend) {
 }
 
 TEST_P(UserspaceTest, WrongPassphraseAndBusyName) {
-  auto b = make_activation_backend("userspace", runtime);
+  auto b = make_activation_backend("userspace", runtime, Env::posix());
   try {
     b->open(disk->path(), 0, S("nope"), "luks2-X", {});
     FAIL();
@@ -163,13 +162,13 @@ INSTANTIATE_TEST_SUITE_P(SectorSizes, UserspaceTest, ::testing::Values(512u, 409
 TEST(ActivationBackend, AutoPicksUserspaceWithoutDeviceMapper) {
   if (device_mapper_available()) GTEST_SKIP() << "this host has device-mapper";
   ScratchFile img(1 << 20);
-  EXPECT_EQ(make_activation_backend("auto", img.dir() + "/run")->kind(), "userspace");
+  EXPECT_EQ(make_activation_backend("auto", img.dir() + "/run", Env::posix())->kind(), "userspace");
   try {
-    make_activation_backend("kernel", img.dir() + "/run");
+    make_activation_backend("kernel", img.dir() + "/run", Env::posix());
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), Code::kUnsupported);
     EXPECT_NE(std::string(e.what()).find("device-mapper"), std::string::npos);
   }
-  EXPECT_THROW(make_activation_backend("gpu", img.dir()), Error);
+  EXPECT_THROW(make_activation_backend("gpu", img.dir(), Env::posix()), Error);
 }

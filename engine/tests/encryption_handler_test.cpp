@@ -11,7 +11,7 @@
 using namespace cryptnode;
 using namespace cryptnode::encryption;
 using cryptnode::testing::cli_opens;
-using cryptnode::testing::LoopDevice;
+using cryptnode::testing::ScratchLoop;
 using cryptnode::testing::ScratchFile;
 
 namespace {
@@ -57,8 +57,8 @@ std::string nodeid_passphrase() {
 
 TEST(EncryptionHandler, FormatAndOpenOnALoopDevice) {
   ScratchFile img(kSize);
-  LoopDevice loop(img.path());
-  Handler h(spec(nodeid(0) + static_key(1, "second")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+  ScratchLoop loop(img.path());
+  Handler h(spec(nodeid(0) + static_key(1, "second")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
   h.format_and_encrypt(loop.path());
   EXPECT_EQ(slots(loop.path()).size(), 2u);
   EXPECT_TRUE(cli_opens(loop.path(), 0, nodeid_passphrase()));
@@ -72,7 +72,7 @@ TEST(EncryptionHandler, FormatAndOpenOnALoopDevice) {
 
 TEST(EncryptionHandler, HandlersAreSortedBySlot) {
   Handler h(spec(static_key(5, "five") + nodeid(2) + static_key(0, "zero")), "EPHEMERAL", sources(),
-            luks2::Pbkdf::kFast);
+            luks2::Pbkdf::kFast, Env::posix());
   std::vector<int> order;
   for (const auto& k : h.handlers()) order.push_back(k->slot());
   EXPECT_EQ(order, (std::vector<int>{0, 2, 5}));
@@ -80,10 +80,10 @@ TEST(EncryptionHandler, HandlersAreSortedBySlot) {
 
 TEST(EncryptionHandler, EachKeyOnlyAgainstItsOwnSlot) {
   ScratchFile img(kSize);
-  Handler h(spec(static_key(0, "s")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+  Handler h(spec(static_key(0, "s")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
   h.format_and_encrypt(img.path());
   // The same secret configured in slot 2 does not unlock slot 0.
-  Handler moved(spec(static_key(2, "s")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+  Handler moved(spec(static_key(2, "s")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
   try {
     moved.open(img.path());
     FAIL();
@@ -98,19 +98,19 @@ TEST(EncryptionHandler, EachKeyOnlyAgainstItsOwnSlot) {
 TEST(EncryptionHandler, LockToStateKeysNeedTheSalt) {
   ScratchFile img(kSize);
   std::string salt(32, '\x0a');
-  Handler h(spec(nodeid(0, true)), "EPHEMERAL", sources(&salt), luks2::Pbkdf::kFast);
+  Handler h(spec(nodeid(0, true)), "EPHEMERAL", sources(&salt), luks2::Pbkdf::kFast, Env::posix());
   h.format_and_encrypt(img.path());
   EXPECT_TRUE(cli_opens(img.path(), 0, nodeid_passphrase() + salt));
   EXPECT_TRUE(h.open(img.path()).locked_to_state);
   std::string other(32, 'x');  // STATE was wiped: a new salt
-  Handler after_wipe(spec(nodeid(0, true)), "EPHEMERAL", sources(&other), luks2::Pbkdf::kFast);
+  Handler after_wipe(spec(nodeid(0, true)), "EPHEMERAL", sources(&other), luks2::Pbkdf::kFast, Env::posix());
   try {
     after_wipe.open(img.path());
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("encryption key rejected"), std::string::npos);
   }
-  Handler no_salt(spec(nodeid(0, true)), "EPHEMERAL", sources(nullptr), luks2::Pbkdf::kFast);
+  Handler no_salt(spec(nodeid(0, true)), "EPHEMERAL", sources(nullptr), luks2::Pbkdf::kFast, Env::posix());
   try {
     no_salt.open(img.path());
     FAIL();
@@ -123,7 +123,7 @@ TEST(EncryptionHandler, LockToStateKeysNeedTheSalt) {
 
 TEST(EncryptionHandler, SyncRemovesManuallyAddedKeyslots) {
   ScratchFile img(kSize);
-  Handler h(spec(static_key(0, "a")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+  Handler h(spec(static_key(0, "a")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
   h.format_and_encrypt(img.path());
   // #13343: a keyslot added by hand with the cryptsetup CLI.
   const std::string keyfile = img.dir() + "/manual.key";
@@ -144,7 +144,7 @@ TEST(EncryptionHandler, SyncRemovesManuallyAddedKeyslots) {
 
 TEST(EncryptionHandler, FailedSyncsAreNonFatalWithTalosTexts) {
   ScratchFile img(kSize);
-  Handler h(spec(static_key(0, "a")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+  Handler h(spec(static_key(0, "a")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
   h.format_and_encrypt(img.path());
   // Slot 1: a KMS key whose server is down; slot 2: a TPM key on a node without TPM.
   KeySources s = sources();
@@ -167,7 +167,7 @@ TEST(EncryptionHandler, FailedSyncsAreNonFatalWithTalosTexts) {
   };
   Handler with_kms(spec(static_key(0, "a") +
                         "    - slot: 1\n      kms:\n        endpoint: grpc://127.0.0.1:1\n"),
-                   "EPHEMERAL", s, luks2::Pbkdf::kFast);
+                   "EPHEMERAL", s, luks2::Pbkdf::kFast, Env::posix());
   OpenResult r = with_kms.open(img.path());
   EXPECT_EQ(r.slot, 0);
   ASSERT_EQ(r.failed_syncs.size(), 1u);
@@ -180,10 +180,10 @@ TEST(EncryptionHandler, FailedSyncsAreNonFatalWithTalosTexts) {
 TEST(EncryptionHandler, ChangedValueInASlotIsReplaced) {
   ScratchFile img(kSize);
   Handler h(spec(static_key(0, "keep") + static_key(1, "old")), "EPHEMERAL", sources(),
-            luks2::Pbkdf::kFast);
+            luks2::Pbkdf::kFast, Env::posix());
   h.format_and_encrypt(img.path());
   Handler changed(spec(static_key(0, "keep") + static_key(1, "new")), "EPHEMERAL", sources(),
-                  luks2::Pbkdf::kFast);
+                  luks2::Pbkdf::kFast, Env::posix());
   EXPECT_TRUE(changed.open(img.path()).failed_syncs.empty());
   EXPECT_TRUE(cli_opens(img.path(), 1, "new"));
   EXPECT_FALSE(cli_opens(img.path(), 1, "old"));
@@ -191,7 +191,7 @@ TEST(EncryptionHandler, ChangedValueInASlotIsReplaced) {
 
 TEST(EncryptionHandler, UnknownTokenTypeIsAnErrorForThatKey) {
   ScratchFile img(kSize);
-  Handler h(spec(static_key(0, "a")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+  Handler h(spec(static_key(0, "a")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
   h.format_and_encrypt(img.path());
   luks2::Device::load(img.path()).set_token(0, R"({"type":"unknown-kind","keyslots":[]})");
   try {
@@ -206,7 +206,7 @@ TEST(EncryptionHandler, UnknownTokenTypeIsAnErrorForThatKey) {
 TEST(EncryptionHandler, FormatAbortsWhenAnAddFails) {
   ScratchFile img(kSize);
   Handler h(spec(static_key(0, "a") + "    - slot: 1\n      tpm: {}\n"), "EPHEMERAL", sources(),
-            luks2::Pbkdf::kFast);
+            luks2::Pbkdf::kFast, Env::posix());
   try {
     h.format_and_encrypt(img.path());
     FAIL();
@@ -226,7 +226,7 @@ TEST(EncryptionHandler, BadCipherAndPerfOptions) {
   auto s = spec(static_key(0, "a"));
   s.cipher = "aes-cbc-essiv:sha256";
   try {
-    Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+    Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
     FAIL();
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(),
@@ -236,7 +236,7 @@ TEST(EncryptionHandler, BadCipherAndPerfOptions) {
   s = spec(static_key(0, "a"));
   s.perf_options = {"no_read_workqueue", "fast_please"};
   try {
-    Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+    Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
     FAIL();
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "invalid luks performance options: invalid perf option fast_please");
@@ -247,9 +247,9 @@ TEST(EncryptionHandler, BadCipherAndPerfOptions) {
 // opens the volume and syncs with no failed syncs.
 TEST(EncryptionHandler, RotateEncryptionSecretsKeySets) {
   ScratchFile img(kSize);
-  LoopDevice loop(img.path());
+  ScratchLoop loop(img.path());
   const std::string secret = "AlO93jayutOpsDxDS=-";
-  Handler(spec(nodeid(0)), "EPHEMERAL", sources(), luks2::Pbkdf::kFast)
+  Handler(spec(nodeid(0)), "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix())
       .format_and_encrypt(loop.path());
   struct Step {
     std::string keys;
@@ -263,7 +263,7 @@ TEST(EncryptionHandler, RotateEncryptionSecretsKeySets) {
       {nodeid(1), {1}, 1},                             // (e) nodeID in the new slot only
   };
   for (size_t i = 0; i < std::size(steps); ++i) {
-    Handler h(spec(steps[i].keys), "EPHEMERAL", sources(), luks2::Pbkdf::kFast);
+    Handler h(spec(steps[i].keys), "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
     OpenResult r = h.open(loop.path());
     EXPECT_TRUE(r.failed_syncs.empty()) << "step " << i;
     EXPECT_EQ(r.slot, steps[i].used) << "step " << i;
@@ -276,14 +276,10 @@ TEST(EncryptionHandler, RotateEncryptionSecretsKeySets) {
 
 namespace {
 struct Crash {};  // not an Error: escapes every handler like a power cut
-struct CrashEnv : Env {
+struct CrashEnv : EnvWrapper {
+  CrashEnv() : EnvWrapper(Env::posix()) {}
   std::string at;
-  std::unique_ptr<BlockDevice> open_block(const std::string& p, bool w) override {
-    return Env::posix().open_block(p, w);
-  }
-  RandomSource& random() override { return Env::posix().random(); }
-  Clock& clock() override { return Env::posix().clock(); }
-  void fault_point(std::string_view name) override {
+  void on_fault_point(std::string_view name) override {
     if (name == at) throw Crash{};
   }
 };
@@ -292,7 +288,7 @@ struct CrashEnv : Env {
 TEST(EncryptionHandler, CutBetweenKillAndAddRecoversAtTheNextOpen) {
   ScratchFile img(kSize);
   Handler(spec(static_key(0, "keep") + static_key(1, "old")), "EPHEMERAL", sources(),
-          luks2::Pbkdf::kFast)
+          luks2::Pbkdf::kFast, Env::posix())
       .format_and_encrypt(img.path());
   CrashEnv env;
   env.at = "encryption.between_kill_and_add";
@@ -301,7 +297,7 @@ TEST(EncryptionHandler, CutBetweenKillAndAddRecoversAtTheNextOpen) {
                Crash);
   EXPECT_EQ(slots(img.path()).count(1), 0u);  // killed, not yet re-added
   EXPECT_TRUE(cli_opens(img.path(), 0, "keep"));
-  OpenResult r = Handler(changed, "EPHEMERAL", sources(), luks2::Pbkdf::kFast).open(img.path());
+  OpenResult r = Handler(changed, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix()).open(img.path());
   EXPECT_TRUE(r.failed_syncs.empty());
   EXPECT_TRUE(cli_opens(img.path(), 1, "new"));
 }
@@ -317,7 +313,7 @@ TEST(EncryptionHandler, CutAfterFormatLeavesAnEmptyLuksThatIsReformattedOrOpened
   // A LUKS2 header with no keyslot: Talos' probe says "luks", and no key opens it (Talos would
   // retry forever; the volume must be wiped). cryptnode reports it the same way.
   try {
-    Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast).open(img.path());
+    Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix()).open(img.path());
     FAIL();
   } catch (const Error& e) {
     EXPECT_TRUE(e.retryable());

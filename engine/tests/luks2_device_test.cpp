@@ -13,7 +13,7 @@
 using namespace cryptnode;
 using namespace cryptnode::luks2;
 using cryptnode::testing::cli_opens;
-using cryptnode::testing::LoopDevice;
+using cryptnode::testing::ScratchLoop;
 using cryptnode::testing::run;
 using cryptnode::testing::ScratchFile;
 
@@ -32,7 +32,7 @@ void patch(const std::string& path, uint64_t off, const std::string& bytes) {
 
 std::string header_error(const std::string& path) {
   try {
-    validate_header(path);
+    validate_header(path, Env::posix());
   } catch (const Error& e) {
     return e.what();
   }
@@ -43,8 +43,8 @@ std::string header_error(const std::string& path) {
 
 TEST(Luks2, FormatWithTalosParametersOnALoopDevice) {
   ScratchFile img(kSize);
-  LoopDevice loop(img.path());
-  Device d = Device::format(loop.path(), 0, S("first"), {});
+  ScratchLoop loop(img.path());
+  Device d = Device::format(loop.path(), 0, S("first"), {}, Env::posix());
   EXPECT_EQ(d.cipher(), "aes-xts-plain64");
   EXPECT_EQ(d.volume_key_bits(), 512);
   EXPECT_EQ(d.sector_size(), 512u);
@@ -59,7 +59,7 @@ TEST(Luks2, FormatWithTalosParametersOnALoopDevice) {
   EXPECT_NE(dump.output.find("PBKDF:      argon2id"), std::string::npos);
   EXPECT_TRUE(cli_opens(loop.path(), 0, "first"));
   EXPECT_FALSE(cli_opens(loop.path(), 0, "wrong"));
-  EXPECT_NO_THROW(validate_header(loop.path()));
+  EXPECT_NO_THROW(validate_header(loop.path(), Env::posix()));
 }
 
 TEST(Luks2, CipherKeySizeAndSectorSizeAreHonoured) {
@@ -67,7 +67,7 @@ TEST(Luks2, CipherKeySizeAndSectorSizeAreHonoured) {
   FormatOptions o;
   o.key_size_bits = 256;
   o.sector_size = 4096;
-  Device d = Device::format(img.path(), 3, S("k"), o);
+  Device d = Device::format(img.path(), 3, S("k"), o, Env::posix());
   EXPECT_EQ(d.volume_key_bits(), 256);
   EXPECT_EQ(d.sector_size(), 4096u);
   auto dump = run({"cryptsetup", "luksDump", img.path()});
@@ -77,7 +77,7 @@ TEST(Luks2, CipherKeySizeAndSectorSizeAreHonoured) {
   bad.cipher = "serpent-cbc-essiv";
   ScratchFile img2(kSize);
   try {
-    Device::format(img2.path(), 0, S("k"), bad);
+    Device::format(img2.path(), 0, S("k"), bad, Env::posix());
     FAIL();
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "failed to parse cipher kind: unknown cipher kind serpent-cbc-essiv");
@@ -86,8 +86,8 @@ TEST(Luks2, CipherKeySizeAndSectorSizeAreHonoured) {
 
 TEST(Luks2, AddTestKillKeyslots) {
   ScratchFile img(kSize);
-  LoopDevice loop(img.path());
-  Device d = Device::format(loop.path(), 0, S("zero"), {});
+  ScratchLoop loop(img.path());
+  Device d = Device::format(loop.path(), 0, S("zero"), {}, Env::posix());
   d.add_key(2, S("zero"), S("two"), Pbkdf::kFast);
   EXPECT_EQ(d.keyslots().size(), 2u);
   EXPECT_NO_THROW(d.test_key(2, S("two")));
@@ -113,7 +113,7 @@ TEST(Luks2, AddTestKillKeyslots) {
 
 TEST(Luks2, TokensInTalosShape) {
   ScratchFile img(kSize);
-  Device d = Device::format(img.path(), 1, S("k"), {});
+  Device d = Device::format(img.path(), 1, S("k"), {}, Env::posix());
   const std::string tok =
       R"({"type":"sideroKMS","keyslots":[],"UserData":{"sealedData":"c2VhbGVk"}})";
   d.set_token(1, tok);
@@ -136,7 +136,7 @@ TEST(Luks2, TokensInTalosShape) {
 
 TEST(Luks2, VolumeKeyMatchesCryptsetup) {
   ScratchFile img(kSize);
-  Device d = Device::format(img.path(), 0, S("vk"), {});
+  Device d = Device::format(img.path(), 0, S("vk"), {}, Env::posix());
   Secret vk = d.volume_key(0, S("vk"));
   EXPECT_EQ(vk.size(), 64u);
   auto cli = run({"cryptsetup", "luksDump", "--dump-volume-key", "--batch-mode", "--key-file", "-",
@@ -152,8 +152,8 @@ TEST(Luks2, VolumeKeyMatchesCryptsetup) {
 
 TEST(Luks2, WipeHeaderRemovesTheSignature) {
   ScratchFile img(kSize);
-  { Device::format(img.path(), 0, S("k"), {}); }
-  wipe_header(img.path());
+  { Device::format(img.path(), 0, S("k"), {}, Env::posix()); }
+  wipe_header(img.path(), Env::posix());
   EXPECT_NE(run({"cryptsetup", "isLuks", img.path()}).status, 0);
   try {
     Device::load(img.path());
@@ -169,7 +169,7 @@ TEST(Luks2, ProductionPbkdfIsCryptsetupsDefault) {
   ScratchFile img(kSize);
   FormatOptions o;
   o.pbkdf = Pbkdf::kProduction;
-  Device d = Device::format(img.path(), 0, S("prod"), o);
+  Device d = Device::format(img.path(), 0, S("prod"), o, Env::posix());
   auto dump = run({"cryptsetup", "luksDump", "--dump-json-metadata", img.path()});
   ASSERT_EQ(dump.status, 0);
   auto kdf = nlohmann::json::parse(dump.output)["keyslots"]["0"]["kdf"];
@@ -189,7 +189,7 @@ TEST(Luks2BadInput, NotLuks) {
 
 TEST(Luks2BadInput, TruncatedDevice) {
   ScratchFile img(kSize);
-  { Device::format(img.path(), 0, S("k"), {}); }
+  { Device::format(img.path(), 0, S("k"), {}, Env::posix()); }
   ASSERT_EQ(::truncate(img.path().c_str(), 12288), 0);  // the secondary header is gone
   EXPECT_NE(header_error(img.path()), "");
   try {
@@ -202,7 +202,7 @@ TEST(Luks2BadInput, TruncatedDevice) {
 
 TEST(Luks2BadInput, CorruptedPrimaryJsonWithSameSeqid) {
   ScratchFile img(kSize);
-  { Device::format(img.path(), 0, S("k"), {}); }
+  { Device::format(img.path(), 0, S("k"), {}, Env::posix()); }
   patch(img.path(), 4096 + 2, "X");  // damage the primary JSON area
   EXPECT_EQ(header_error(img.path()), "LUKS2 headers have the same seqid but different JSON areas");
   // libcryptsetup itself still opens it from the secondary copy; the secondary is untouched.
@@ -211,7 +211,7 @@ TEST(Luks2BadInput, CorruptedPrimaryJsonWithSameSeqid) {
 
 TEST(Luks2BadInput, CorruptedSecondaryCopy) {
   ScratchFile img(kSize);
-  { Device::format(img.path(), 0, S("k"), {}); }
+  { Device::format(img.path(), 0, S("k"), {}, Env::posix()); }
   patch(img.path(), 16384 + 4096 + 5, "Y");
   EXPECT_EQ(header_error(img.path()), "LUKS2 headers have the same seqid but different JSON areas");
   EXPECT_TRUE(cli_opens(img.path(), 0, "k"));  // the primary still works
@@ -242,7 +242,7 @@ TEST(Luks2BadInput, SegmentFlagsAreRejected) {
   // A persistent allow-discards flag: written into both JSON areas (same seqid, same JSON), as
   // `cryptsetup refresh --persistent --allow-discards` would.
   ScratchFile img(kSize);
-  { Device::format(img.path(), 0, S("k"), {}); }
+  { Device::format(img.path(), 0, S("k"), {}, Env::posix()); }
   std::string area(16384 - 4096, '\0');
   {
     std::ifstream f(img.path(), std::ios::binary);
@@ -261,7 +261,7 @@ TEST(Luks2BadInput, SegmentFlagsAreRejected) {
 
 TEST(Luks2BadInput, WrongPassphraseLeavesOtherSlotsUntouched) {
   ScratchFile img(kSize);
-  Device d = Device::format(img.path(), 0, S("a"), {});
+  Device d = Device::format(img.path(), 0, S("a"), {}, Env::posix());
   d.add_key(1, S("a"), S("b"), Pbkdf::kFast);
   EXPECT_THROW(d.test_key(1, S("a")), Error);
   EXPECT_THROW(d.add_key(2, S("zzz"), S("c"), Pbkdf::kFast), Error);

@@ -52,12 +52,10 @@ class MemDevice : public BlockDevice {
   std::string path_ = "mem:META";
 };
 
-struct CrashEnv : Env {
+struct CrashEnv : EnvWrapper {
+  CrashEnv() : EnvWrapper(Env::posix()) {}
   std::string crash_at;
-  std::unique_ptr<BlockDevice> open_block(const std::string&, bool) override { return nullptr; }
-  RandomSource& random() override { return Env::posix().random(); }
-  Clock& clock() override { return Env::posix().clock(); }
-  void fault_point(std::string_view name) override {
+  void on_fault_point(std::string_view name) override {
     if (name == crash_at) throw Error(Code::kIO, "injected crash at " + std::string(name));
   }
 };

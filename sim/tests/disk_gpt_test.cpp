@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 
 #include "../../engine/tests/support/scratch.h"
-#include "cryptnode/engine/activation/loop_device.h"
 #include "cryptnode/sim/disk.h"
 
 using namespace cryptnode;
@@ -49,7 +48,7 @@ TEST(AttachedDisk, PartitionsAppearAndKeepTheirNumbers) {
   layout(img.path());
   std::string loop;
   {
-    AttachedDisk d("system", img.path());
+    AttachedDisk d("system", img.path(), Env::posix());
     loop = d.device();
     EXPECT_EQ(::access(d.partition_device(2).c_str(), F_OK), 0);
     GptPartition state = d.add_partition("STATE", 100 * kMiB, kTypeLinuxData);
@@ -75,29 +74,29 @@ TEST(AttachedDisk, PartitionsAppearAndKeepTheirNumbers) {
     EXPECT_NE(::access(d.partition_device(3).c_str(), F_OK), 0);
     EXPECT_EQ(d.read_gpt().find("EPHEMERAL")->index, 4);
     EXPECT_EQ(d.add_partition("STATE", 100 * kMiB, kTypeLinuxData).index, 3);
-    EXPECT_EQ(probe(d.partition_device(3)), "");  // wiped on creation
+    EXPECT_EQ(probe(d.partition_device(3), Env::posix()), "");  // wiped on creation
   }
-  EXPECT_TRUE(activation::loop_devices_backed_under(img.dir()).empty()) << loop;
+  EXPECT_TRUE(Env::posix().loops_backed_under(img.dir()).empty()) << loop;
 }
 
 TEST(Probe, TalosBlkidSemantics) {
   ScratchFile img(64 * kMiB);
-  EXPECT_EQ(probe(img.path()), "");
+  EXPECT_EQ(probe(img.path(), Env::posix()), "");
   auto r = run({"cryptsetup", "luksFormat", "--batch-mode", "--type", "luks1", "--key-file", "-",
                 "--pbkdf-force-iterations", "1000", img.path()},
                "k");
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_EQ(probe(img.path()), "");  // LUKS1 counts as empty
+  EXPECT_EQ(probe(img.path(), Env::posix()), "");  // LUKS1 counts as empty
   r = run({"cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2", "--pbkdf", "argon2id",
            "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--key-file", "-", img.path()},
           "k");
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_EQ(probe(img.path()), "luks");
-  fast_wipe(img.path());
-  EXPECT_EQ(probe(img.path()), "");
+  EXPECT_EQ(probe(img.path(), Env::posix()), "luks");
+  fast_wipe(img.path(), Env::posix());
+  EXPECT_EQ(probe(img.path(), Env::posix()), "");
   r = run({"mkfs.xfs", "-q", "-f", "--unsupported", img.path()});
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_EQ(probe(img.path()), "xfs");
+  EXPECT_EQ(probe(img.path(), Env::posix()), "xfs");
 }
 
 TEST(Probe, TalosMetaMagics) {
@@ -110,5 +109,5 @@ TEST(Probe, TalosMetaMagics) {
     f.seekp(512 * 1024 - 4);
     f.write(reinterpret_cast<const char*>(m2), 4);
   }
-  EXPECT_EQ(probe(img.path()), "talosmeta");
+  EXPECT_EQ(probe(img.path(), Env::posix()), "talosmeta");
 }

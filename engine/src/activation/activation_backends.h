@@ -8,5 +8,6 @@
 
 namespace cryptnode::activation {
 std::unique_ptr<ActivationBackend> make_kernel_backend();
-std::unique_ptr<ActivationBackend> make_userspace_backend(const std::string& runtime_dir);
+std::unique_ptr<ActivationBackend> make_userspace_backend(const std::string& runtime_dir,
+                                                          Env& env);
 }  // namespace cryptnode::activation

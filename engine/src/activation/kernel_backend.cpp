@@ -87,11 +87,13 @@ std::unique_ptr<ActivationBackend> make_kernel_backend() {
 }
 
 std::unique_ptr<ActivationBackend> make_activation_backend(const std::string& kind,
-                                                           const std::string& runtime_dir) {
+                                                           const std::string& runtime_dir,
+                                                           Env& env) {
   if (kind == "kernel") return make_kernel_backend();
-  if (kind == "userspace") return make_userspace_backend(runtime_dir);
+  if (kind == "userspace") return make_userspace_backend(runtime_dir, env);
   if (kind == "auto")
-    return device_mapper_available() ? make_kernel_backend() : make_userspace_backend(runtime_dir);
+    return device_mapper_available() ? make_kernel_backend()
+                                     : make_userspace_backend(runtime_dir, env);
   throw Error(Code::kInvalidArgument,
               "activation backend \"" + kind + "\" is not one of auto, kernel, userspace");
 }

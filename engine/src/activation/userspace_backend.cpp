@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "activation_backends.h"
-#include "cryptnode/engine/activation/loop_device.h"
+#include "cryptnode/engine/env.h"
 #include "cryptnode/engine/activation/xts.h"
 #include "cryptnode/engine/error.h"
 
@@ -57,8 +57,8 @@ UserspaceBackend* self() {
 
 class UserspaceBackend final : public ActivationBackend {
  public:
-  explicit UserspaceBackend(std::string runtime_dir)
-      : mountpoint_(std::move(runtime_dir) + "/mapper") {}
+  UserspaceBackend(std::string runtime_dir, Env& env)
+      : env_(env), mountpoint_(std::move(runtime_dir) + "/mapper") {}
   ~UserspaceBackend() override {
     for (const auto& n : open_names()) {
       try {
@@ -92,7 +92,7 @@ class UserspaceBackend final : public ActivationBackend {
       volumes_[name] = v;
     }
     try {
-      v->loop = std::make_unique<LoopDevice>(mountpoint_ + "/" + name, v->sector);
+      v->loop = env_.attach_loop(mountpoint_ + "/" + name, v->sector, o.read_only);
     } catch (...) {
       std::lock_guard<std::mutex> l(mu_);
       volumes_.erase(name);
@@ -277,6 +277,7 @@ class UserspaceBackend final : public ActivationBackend {
   void stop();
   void abort_connection();
 
+  Env& env_;
   std::string mountpoint_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Volume>> volumes_;
@@ -373,33 +374,33 @@ void UserspaceBackend::stop() {
   if (thread_.joinable()) thread_.join();
   fuse_unmount(f);
   fuse_destroy(f);
-  ::umount2(mountpoint_.c_str(), MNT_DETACH);  // no-op when the unmount above succeeded
+  env_.unmount(mountpoint_, true);  // no-op when the unmount above succeeded
   std::error_code ec;
   std::filesystem::remove(mountpoint_, ec);
 }
 
 // "major:minor" of the filesystem mounted at `dir` (from mountinfo: a stat() of a FUSE mount point
 // would itself be a request that nobody may answer any more); "" when nothing is mounted there.
-std::string mount_devno(const std::string& dir) {
-  std::ifstream info("/proc/self/mountinfo");
-  std::string line, found;
-  while (std::getline(info, line)) {
-    std::istringstream ss(line);
-    std::string id, parent, devno, root, mnt;
-    ss >> id >> parent >> devno >> root >> mnt;
-    if (mnt == dir) found = devno;
-  }
+std::string mount_devno(Env& env, const std::string& dir) {
+  std::string found;
+  for (const auto& m : env.mounts())
+    if (m.target == dir) found = m.devno;
   return found;
 }
 
-void abort_fuse_connection(const std::string& devno) {
+void abort_fuse_connection(Env& env, const std::string& devno) {
   if (devno.empty()) return;
   const std::string conn = devno.substr(devno.find(':') + 1);
   const std::string ctl = "/sys/fs/fuse/connections";
   // fusectl (the FUSE control filesystem, mounted by systemd on most hosts) is mounted when it is
   // not, and left mounted: unmounting it could race another node's abort (decision).
-  if (::access((ctl + "/" + conn).c_str(), F_OK) != 0)
-    ::mount("fusectl", ctl.c_str(), "fusectl", 0, nullptr);
+  if (!env.exists(ctl + "/" + conn)) {
+    try {
+      env.mount("fusectl", ctl, "fusectl", 0, "");
+    } catch (const Error&) {
+      // Without fusectl the abort below fails and stop() falls back to waking the workers.
+    }
+  }
   int fd = ::open((ctl + "/" + conn + "/abort").c_str(), O_WRONLY | O_CLOEXEC);
   if (fd >= 0) {
     (void)!::write(fd, "1", 1);
@@ -408,34 +409,32 @@ void abort_fuse_connection(const std::string& devno) {
 }
 
 void UserspaceBackend::abort_connection() {
-  abort_fuse_connection(mount_devno(mountpoint_));
+  abort_fuse_connection(env_, mount_devno(env_, mountpoint_));
 }
 
 }  // namespace
 
-void recover_userspace_backend(const std::string& runtime_dir) {
+void recover_userspace_backend(const std::string& runtime_dir, Env& env) {
   const std::string mapper = runtime_dir + "/mapper";
   // Loop devices standing on the mapper files, found by their backing path while it is still
   // mounted (asking the loop device itself would stat the file through the dead connection).
-  const std::vector<std::string> loops = loop_devices_backed_under(mapper + "/");
+  const std::vector<std::string> loops = env.loops_backed_under(mapper + "/");
   std::vector<std::string> stale;
-  {
-    std::ifstream mounts("/proc/self/mounts");
-    std::string dev, mnt, rest;
-    while (mounts >> dev >> mnt && std::getline(mounts, rest))
-      if (mnt.rfind(runtime_dir + "/", 0) == 0 && mnt != mapper) stale.push_back(mnt);
-  }
+  for (const auto& m : env.mounts())
+    if (m.target.rfind(runtime_dir + "/", 0) == 0 && m.target != mapper)
+      stale.push_back(m.target);
   std::sort(stale.rbegin(), stale.rend());  // deeper paths first
-  for (const auto& m : stale) ::umount2(m.c_str(), MNT_DETACH);
-  abort_fuse_connection(mount_devno(mapper));
-  for (const auto& l : loops) force_detach(l);
-  ::umount2(mapper.c_str(), MNT_DETACH);
+  for (const auto& m : stale) env.unmount(m, true);
+  abort_fuse_connection(env, mount_devno(env, mapper));
+  for (const auto& l : loops) env.detach_loop(l);
+  env.unmount(mapper, true);
 }
 
-std::unique_ptr<ActivationBackend> make_userspace_backend(const std::string& runtime_dir) {
+std::unique_ptr<ActivationBackend> make_userspace_backend(const std::string& runtime_dir,
+                                                          Env& env) {
   if (::access("/dev/fuse", R_OK | W_OK) != 0)
     throw Error(Code::kUnsupported, "the userspace activation backend needs /dev/fuse");
-  return std::make_unique<UserspaceBackend>(runtime_dir);
+  return std::make_unique<UserspaceBackend>(runtime_dir, env);
 }
 
 }  // namespace cryptnode::activation

@@ -5,9 +5,12 @@
 #include <linux/blkpg.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -49,6 +52,14 @@ class Fd {
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = o.release();
+    }
+    return *this;
+  }
   int get() const { return fd_; }
   int release() {
     int f = fd_;
@@ -91,6 +102,44 @@ std::string unescape_octal(const std::string& s) {
     }
   }
   return out;
+}
+
+// openat2 beneath `dirfd`: no `..` or symlink may leave it, no magic links.
+int open_beneath(int dirfd, const std::string& rel, uint64_t flags, uint64_t mode) {
+  open_how how{};
+  how.flags = flags | O_CLOEXEC;
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof(how));
+    if (fd >= 0 || errno != EAGAIN) return static_cast<int>(fd);
+  }
+}
+
+[[noreturn]] void throw_beneath(const std::string& root, const std::string& rel, int err) {
+  if (err == EXDEV || err == ELOOP)
+    throw Error(Code::kInvalidArgument, rel + ": resolves outside " + root);
+  if (err == EISDIR) throw Error(Code::kInvalidArgument, rel + ": is a directory");
+  if (err == ENOTDIR) throw Error(Code::kInvalidArgument, rel + ": a parent is not a directory");
+  throw_errno(rel, err);
+}
+
+std::vector<std::string> split_relative(const std::string& root, const std::string& rel) {
+  if (rel.empty() || rel[0] == '/')
+    throw Error(Code::kInvalidArgument, "path \"" + rel + "\" must be relative to " + root);
+  if (rel.find('\0') != std::string::npos)
+    throw Error(Code::kInvalidArgument, "path must not contain a NUL byte");
+  std::vector<std::string> parts;
+  size_t p = 0;
+  while (p <= rel.size()) {
+    size_t slash = rel.find('/', p);
+    if (slash == std::string::npos) slash = rel.size();
+    std::string part = rel.substr(p, slash - p);
+    if (!part.empty() && part != ".") parts.push_back(part);
+    p = slash + 1;
+  }
+  if (parts.empty()) throw Error(Code::kInvalidArgument, "path \"" + rel + "\" names no file");
+  return parts;
 }
 
 class PosixBlockDevice final : public BlockDevice {
@@ -247,6 +296,18 @@ pid_t spawn_child(const std::vector<std::string>& argv, const std::vector<std::s
   return pid;
 }
 
+class PosixFileLock final : public FileLock {
+ public:
+  explicit PosixFileLock(int fd) : fd_(fd) {}
+  ~PosixFileLock() override {
+    (void)::ftruncate(fd_, 0);
+    ::close(fd_);  // releases the flock
+  }
+
+ private:
+  int fd_;
+};
+
 class PosixRandom final : public RandomSource {
  public:
   void fill(uint8_t* out, size_t len) override {
@@ -366,6 +427,83 @@ class PosixEnv final : public Env {
     return out;
   }
 
+  std::optional<std::string> read_file_beneath(const std::string& root,
+                                               const std::string& rel) override {
+    split_relative(root, rel);
+    Fd dir(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (dir.get() < 0) throw_errno(root, errno);
+    Fd fd(open_beneath(dir.get(), rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0));
+    if (fd.get() < 0) {
+      if (errno == ENOENT) return std::nullopt;
+      throw_beneath(root, rel, errno);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw_errno(rel, errno);
+    if (S_ISDIR(st.st_mode)) throw_beneath(root, rel, EISDIR);
+    if (!S_ISREG(st.st_mode)) throw Error(Code::kInvalidArgument, rel + ": not a regular file");
+    std::string out;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw_errno(rel + ": read", errno);
+      if (n == 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
+  void write_file_beneath(const std::string& root, const std::string& rel, std::string_view data,
+                          unsigned mode) override {
+    const std::vector<std::string> parts = split_relative(root, rel);
+    Fd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.get() < 0) throw_errno(root, errno);
+    // Walk (and create) the parents one component at a time, each opened beneath the last.
+    std::string walked;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      walked += (walked.empty() ? "" : "/") + parts[i];
+      if (::mkdirat(dir.get(), parts[i].c_str(), 0755) != 0 && errno != EEXIST)
+        throw_beneath(root, walked, errno);
+      Fd next(open_beneath(dir.get(), parts[i], O_RDONLY | O_DIRECTORY, 0));
+      if (next.get() < 0) throw_beneath(root, walked, errno);
+      dir = std::move(next);
+    }
+    const std::string& name = parts.back();
+    struct stat st {};
+    if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+      throw_beneath(root, rel, EISDIR);
+    const std::string tmp = "." + name + ".cryptnode-tmp";
+    Fd fd(::openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                   mode));
+    if (fd.get() < 0) throw_beneath(root, rel, errno);
+    try {
+      write_all(fd.get(), data, rel);
+      if (::fsync(fd.get()) != 0) throw_errno(rel + ": fsync", errno);
+      if (::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0)
+        throw_beneath(root, rel, errno);
+    } catch (...) {
+      ::unlinkat(dir.get(), tmp.c_str(), 0);
+      throw;
+    }
+    ::fsync(dir.get());
+  }
+
+  std::unique_ptr<FileLock> lock_file(const std::string& path, const std::string& owner) override {
+    Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (fd.get() < 0) throw_errno(path, errno);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      if (err != EWOULDBLOCK) throw_errno(path + ": flock", err);
+      char buf[64] = {};
+      ssize_t n = ::pread(fd.get(), buf, sizeof(buf) - 1, 0);
+      std::string held = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+      while (!held.empty() && (held.back() == '\n' || held.back() == ' ')) held.pop_back();
+      throw Error(Code::kLocked, held);
+    }
+    if (::ftruncate(fd.get(), 0) == 0) (void)::pwrite(fd.get(), owner.data(), owner.size(), 0);
+    return std::make_unique<PosixFileLock>(fd.release());
+  }
+
   ProcessResult run(const std::vector<std::string>& argv, const ProcessOptions& o) override {
     int out[2], in[2];
     if (::pipe2(out, O_CLOEXEC) != 0) throw_errno("pipe", errno);
@@ -472,7 +610,7 @@ class PosixEnv final : public Env {
           break;
         }
       if (f.size() < 5 || dash == 0 || dash + 2 >= f.size()) continue;
-      out.push_back({unescape_octal(f[dash + 2]), unescape_octal(f[4]), f[dash + 1]});
+      out.push_back({unescape_octal(f[dash + 2]), unescape_octal(f[4]), f[dash + 1], f[2]});
     }
     return out;
   }

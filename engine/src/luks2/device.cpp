@@ -203,8 +203,8 @@ int Device::volume_key_bits() const {
   return crypt_get_volume_key_size(cd_) * 8;
 }
 
-void wipe_header(const std::string& path) {
-  auto dev = Env::posix().open_block(path, true);
+void wipe_header(const std::string& path, Env& env) {
+  auto dev = env.open_block(path, true);
   // Both binary headers + JSON areas: hdr_size from the primary (16 KiB by default) or, when
   // that is damaged, every offset cryptsetup may use for the secondary.
   uint64_t hdr = 16384;

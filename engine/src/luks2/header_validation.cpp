@@ -134,8 +134,8 @@ ValidatedHeader validate_header(BlockDevice& dev) {
   return out;
 }
 
-ValidatedHeader validate_header(const std::string& path) {
-  auto dev = Env::posix().open_block(path, false);
+ValidatedHeader validate_header(const std::string& path, Env& env) {
+  auto dev = env.open_block(path, false);
   return validate_header(*dev);
 }
 

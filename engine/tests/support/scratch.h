@@ -41,9 +41,9 @@ class ScratchFile {
 };
 
 // A loop device over a file (LOOP_CONFIGURE), detached in the destructor.
-class LoopDevice {
+class ScratchLoop {
  public:
-  explicit LoopDevice(const std::string& file, uint32_t block_size = 512) {
+  explicit ScratchLoop(const std::string& file, uint32_t block_size = 512) {
     int ctl = ::open("/dev/loop-control", O_RDWR | O_CLOEXEC);
     if (ctl < 0) throw std::runtime_error("no /dev/loop-control");
     int backing = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
@@ -66,14 +66,14 @@ class LoopDevice {
     ::close(ctl);
     if (fd_ < 0) throw std::runtime_error("cannot attach a loop device to " + file);
   }
-  ~LoopDevice() {
+  ~ScratchLoop() {
     if (fd_ >= 0) {
       ::ioctl(fd_, LOOP_CLR_FD, 0);
       ::close(fd_);
     }
   }
-  LoopDevice(const LoopDevice&) = delete;
-  LoopDevice& operator=(const LoopDevice&) = delete;
+  ScratchLoop(const ScratchLoop&) = delete;
+  ScratchLoop& operator=(const ScratchLoop&) = delete;
   const std::string& path() const { return path_; }
 
  private:

@@ -1,23 +1,13 @@
 #include "cryptnode/sim/filesystem.h"
 
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "cryptnode/engine/error.h"
-#include "cryptnode/sim/process.h"
 
 namespace cryptnode::sim {
-namespace {}  // namespace
 
-void make_filesystem(const std::string& device, const std::string& type, const std::string& label,
-                     uint64_t size) {
+void make_filesystem(Env& env, const std::string& device, const std::string& type,
+                     const std::string& label, uint64_t size) {
   std::vector<std::string> argv;
   if (type == "xfs") {
     // Talos passes `-c options=lts_6.12.conf`. Debian 12's mkfs.xfs 6.1.0 rejects its own
@@ -34,33 +24,33 @@ void make_filesystem(const std::string& device, const std::string& type, const s
   } else {
     throw Error(Code::kInvalidArgument, "unsupported filesystem type \"" + type + "\"");
   }
-  run_checked(argv);
-}
-
-void mount_filesystem(const std::string& device, const std::string& type, const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (::mount(device.c_str(), dir.c_str(), type.c_str(), 0, nullptr) != 0)
-    throw_errno("mount " + device + " on " + dir, errno);
-}
-
-bool is_mount_point(const std::string& dir) {
-  std::ifstream f("/proc/self/mounts");
-  std::string line;
-  while (std::getline(f, line)) {
-    std::istringstream ss(line);
-    std::string dev, mnt;
-    ss >> dev >> mnt;
-    if (mnt == dir) return true;
+  ProcessResult r = env.run(argv, {});
+  if (r.exit_code != 0) {
+    std::string out = r.output;
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    throw Error(Code::kIO, argv[0] + " failed (exit " + std::to_string(r.exit_code) + "): " + out);
   }
+}
+
+void mount_filesystem(Env& env, const std::string& device, const std::string& type,
+                      const std::string& dir) {
+  env.make_dirs(dir, 0700);
+  env.mount(device, dir, type, 0, "");
+}
+
+bool is_mount_point(Env& env, const std::string& dir) {
+  for (const auto& m : env.mounts())
+    if (m.target == dir) return true;
   return false;
 }
 
-void unmount_filesystem(const std::string& dir) {
-  if (!is_mount_point(dir)) return;
-  if (::umount2(dir.c_str(), 0) == 0) return;
-  if (errno == EBUSY && ::umount2(dir.c_str(), MNT_DETACH) == 0) return;
-  throw_errno("umount " + dir, errno);
+void unmount_filesystem(Env& env, const std::string& dir) {
+  if (!is_mount_point(env, dir)) return;
+  try {
+    env.unmount(dir, false);
+  } catch (const Error&) {
+    env.unmount(dir, true);  // busy: detach lazily
+  }
 }
 
 }  // namespace cryptnode::sim

@@ -1,13 +1,10 @@
-// sim::Node: the node directory (create/open, node.json, the lock), power and the read-only views.
+// sim::Node: the node directory (create/open, node.json, the lock), power, and the operations,
+// each handed to Talos' controllers (controller::Machine) of the current power-on.
 #include "cryptnode/sim/node.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <limits>
 
 #include "cryptnode/engine/error.h"
 #include "node_impl.h"
@@ -17,39 +14,23 @@ namespace fs = std::filesystem;
 namespace cryptnode::sim {
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(Code::kNotFound, path + ": not found");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+void create_sparse(Env& env, const std::string& path, uint64_t size) {
+  if (!env.create_file_exclusive(path, "", 0600))
+    throw Error(Code::kAlreadyExists, path + ": already exists");
+  if (size > 0) env.open_block(path, true)->write_at(size - 1, "", 1);
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    if (!f.flush()) throw Error(Code::kIO, "cannot write " + tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename " + path, errno);
+void remove_tree(Env& env, const std::string& path) {
+  for (const auto& name : env.list_dir(path)) remove_tree(env, path + "/" + name);
+  env.remove(path);
 }
 
-void create_sparse(const std::string& path, uint64_t size) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) throw_errno(path, errno);
-  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
-    int e = errno;
-    ::close(fd);
-    throw_errno(path + ": ftruncate", e);
-  }
-  ::close(fd);
+std::string absolute(const std::string& path) {
+  if (path.empty()) throw Error(Code::kInvalidArgument, "node directory: the path is empty");
+  return fs::absolute(path).lexically_normal().string();
 }
 
 }  // namespace
-
-// Lays out a fresh system disk image (Talos GPT with META zeroed); hardware.cpp.
-void format_system_disk_image(const std::string& image, const NodeSettings& settings);
 
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -64,59 +45,119 @@ Node::~Node() {
   }
 }
 
-std::unique_ptr<Node> Node::create(const std::string& path, const NodeSettings& in) {
+std::unique_ptr<Node> Node::create(const std::string& path_in, const NodeSettings& in, Env& env) {
   NodeSettings settings = in;
   for (size_t i = 0; i < settings.disks.size(); ++i)
     if (settings.disks[i].image.empty()) settings.disks[i].image = settings.disks[i].name + ".img";
   settings.validate();
-  std::error_code ec;
-  if (fs::exists(path, ec) && !fs::is_empty(path, ec))
+  const std::string path = absolute(path_in);
+  if (env.exists(path) && !env.list_dir(path).empty())
     throw Error(Code::kAlreadyExists,
-                "node directory " + path + " already exists and is not empty");
-  fs::create_directories(path + "/disks", ec);
-  if (ec) throw Error(Code::kIO, "cannot create " + path + ": " + ec.message());
-  auto impl = std::make_unique<Impl>();
-  impl->path = fs::absolute(path).lexically_normal().string();
-  impl->lock = std::make_unique<NodeLock>(impl->path);
-  impl->settings = settings;
+                "node directory " + path_in + " already exists and is not empty");
+  const bool existed = env.exists(path);
+  env.make_dirs(path + "/disks", 0700);
+  auto impl = std::make_unique<Impl>(env);
+  impl->path = path;
   try {
-    for (const auto& d : settings.disks) create_sparse(impl->path + "/disks/" + d.image, d.size);
-    format_system_disk_image(impl->path + "/disks/" + settings.disks[0].image, settings);
-    write_text(impl->path + "/node.json", settings.to_json());
+    impl->lock = std::make_unique<NodeLock>(impl->path, env);
+    impl->settings = settings;
+    for (const auto& d : settings.disks)
+      create_sparse(env, impl->path + "/disks/" + d.image, d.size);
+    format_system_disk_image(impl->path + "/disks/" + settings.disks[0].image, settings, env);
+    impl->save_settings();
   } catch (...) {
     impl->lock.reset();
-    fs::remove_all(path, ec);
+    try {
+      if (existed) {
+        for (const auto& name : env.list_dir(path)) remove_tree(env, path + "/" + name);
+      } else {
+        remove_tree(env, path);
+      }
+    } catch (...) {
+    }
     throw;
   }
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
 
-std::unique_ptr<Node> Node::open(const std::string& path) {
+std::unique_ptr<Node> Node::open(const std::string& path_in, Env& env) {
+  const std::string path = absolute(path_in);
   const std::string json_path = path + "/node.json";
-  if (!fs::exists(json_path))
-    throw Error(Code::kNotFound, path + " is not a cryptnode node directory (no node.json)");
-  auto impl = std::make_unique<Impl>();
-  impl->path = fs::absolute(path).lexically_normal().string();
-  impl->lock = std::make_unique<NodeLock>(impl->path);
-  impl->settings = NodeSettings::from_json(read_text(json_path), json_path);
+  auto text = env.exists(path) ? env.read_file(json_path) : std::nullopt;
+  if (!text)
+    throw Error(Code::kNotFound, path_in + " is not a cryptnode node directory (no node.json)");
+  auto impl = std::make_unique<Impl>(env);
+  impl->path = path;
+  impl->lock = std::make_unique<NodeLock>(impl->path, env);
+  impl->settings = NodeSettings::from_json(*text, json_path);
   for (const auto& d : impl->settings.disks) {
     const std::string img = impl->path + "/disks/" + d.image;
-    struct stat st {};
-    if (::stat(img.c_str(), &st) != 0)
-      throw Error(Code::kCorrupt, path + ": disk image " + d.image + " is missing");
-    if (static_cast<uint64_t>(st.st_size) != d.size)
-      throw Error(Code::kCorrupt, path + ": disk image " + d.image + " has size " +
-                                      std::to_string(st.st_size) + ", node.json says " +
+    if (!env.exists(img))
+      throw Error(Code::kCorrupt, path_in + ": disk image " + d.image + " is missing");
+    const uint64_t size = env.open_block(img, false)->size();
+    if (size != d.size)
+      throw Error(Code::kCorrupt, path_in + ": disk image " + d.image + " has size " +
+                                      std::to_string(size) + ", node.json says " +
                                       std::to_string(d.size));
   }
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
 
-const std::string& Node::path() const {
-  return impl_->path;
+// --- power ---------------------------------------------------------------------------------
+
+void Node::Impl::save_settings() {
+  env.write_file_atomic(path + "/node.json", settings.to_json(), 0600);
 }
-const NodeSettings& Node::settings() const {
-  return impl_->settings;
+
+controller::Machine& Node::Impl::on() const {
+  if (!machine) throw Error(Code::kFailedPrecondition, "node is not powered on");
+  return *machine;
+}
+
+void Node::Impl::power_on() {
+  if (hw) throw Error(Code::kFailedPrecondition, "node is already powered on");
+  last_crash.clear();
+  log.start_wall_clock();
+  hw = power_on_hardware(path, settings, env);
+  controller::MachineSettings ms;
+  ms.uuid = settings.uuid;
+  ms.pbkdf = luks2::parse_pbkdf(settings.pbkdf);
+  ms.talos_version = settings.talos_version;
+  ms.layout = settings.layout;
+  machine = std::make_unique<controller::Machine>(ms, *hw, env, log);
+  log.add("power", "on");
+}
+
+void Node::Impl::power_off(bool clean) {
+  if (!hw) return;
+  if (clean && machine) {
+    try {
+      machine->shutdown();
+    } catch (const PowerCut& cut) {
+      last_crash = cut.point;
+      clean = false;
+    }
+  }
+  machine.reset();
+  if (!clean) hw->cut();
+  hw.reset();
+  log.add("power", clean ? "off" : "cut");
+}
+
+void Node::Impl::boot(const std::optional<std::string>& offered) {
+  power_on();
+  try {
+    guarded([&] { machine->boot(offered); });
+  } catch (...) {
+    power_off(true);
+    throw;
+  }
+}
+
+void Node::Impl::perform(controller::Action action) {
+  if (action == controller::Action::kNone) return;
+  power_off(true);
+  if (action == controller::Action::kReboot) boot(std::nullopt);
 }
 
 void Node::boot(const std::optional<std::string>& config) {
@@ -128,22 +169,12 @@ void Node::boot(const std::optional<std::string>& config) {
       throw Error(Code::kConfigInvalid, m);
     }
   }
-  impl_->power_on();
-  impl_->offered_config = config;
-  try {
-    impl_->run_boot();
-  } catch (...) {
-    impl_->power_off(true);
-    throw;
-  }
+  impl_->boot(config);
 }
 
 void Node::reboot() {
   if (!impl_->hw) throw Error(Code::kFailedPrecondition, "node is not powered on");
-  impl_->power_off(true);
-  impl_->power_on();
-  impl_->offered_config.reset();
-  impl_->run_boot();
+  impl_->perform(controller::Action::kReboot);
 }
 
 void Node::shutdown() {
@@ -156,45 +187,84 @@ bool Node::powered_on() const {
   return impl_->hw != nullptr;
 }
 bool Node::maintenance() const {
-  return impl_->hw && impl_->maintenance;
+  return impl_->machine && impl_->machine->maintenance();
 }
 bool Node::running() const {
-  return impl_->hw && impl_->running;
+  return impl_->machine && impl_->machine->running();
+}
+
+// --- operations ----------------------------------------------------------------------------
+
+std::string Node::apply_config(const std::string& yaml, const std::string& mode, bool insecure) {
+  controller::Machine& m = impl_->on();
+  std::string applied;
+  controller::Action action = controller::Action::kNone;
+  impl_->guarded([&] { action = m.apply_config(yaml, mode, insecure, &applied); });
+  impl_->perform(action);
+  return applied;
+}
+
+void Node::reset(const std::vector<std::string>& labels, bool reboot, bool graceful) {
+  controller::Machine& m = impl_->on();
+  controller::Action action = controller::Action::kNone;
+  impl_->guarded([&] { action = m.reset(labels, reboot, graceful); });
+  impl_->perform(action);
 }
 
 void Node::advance(double seconds) {
-  if (seconds < 0) throw Error(Code::kInvalidArgument, "advance: seconds must not be negative");
-  const int64_t until = impl_->clock_ms + static_cast<int64_t>(seconds * 1000);
-  for (;;) {
-    int64_t next = until;
-    if (impl_->next_retry_ms >= 0) next = std::min(next, impl_->next_retry_ms);
-    if (impl_->try_rollback_ms) next = std::min(next, *impl_->try_rollback_ms);
-    impl_->clock_ms = std::max(impl_->clock_ms, next);
-    if (impl_->try_rollback_ms && *impl_->try_rollback_ms <= impl_->clock_ms) {
-      impl_->try_rollback_ms.reset();
-      rollback_try(*impl_);
-      continue;
-    }
-    if (impl_->next_retry_ms >= 0 && impl_->next_retry_ms <= impl_->clock_ms) {
-      impl_->next_retry_ms = -1;
-      impl_->log("retry", "30 s retry tick");
-      impl_->settle();
-      continue;
-    }
-    if (impl_->clock_ms >= until) break;
+  if (!std::isfinite(seconds) || seconds < 0)
+    throw Error(Code::kInvalidArgument,
+                "advance: seconds must be a finite number of seconds, not negative");
+  VirtualClock& clock = impl_->env.virtual_clock();
+  const double ms = std::round(seconds * 1000);
+  const int64_t now = clock.now_ms();
+  if (ms > static_cast<double>(std::numeric_limits<int64_t>::max() - now))
+    throw Error(Code::kInvalidArgument, "advance: " + std::to_string(seconds) +
+                                            " seconds is beyond the end of the node's clock");
+  const int64_t until = now + static_cast<int64_t>(ms);
+  while (impl_->machine) {
+    std::optional<int64_t> next = impl_->machine->next_deadline_ms();
+    if (!next || *next > until) break;
+    clock.set_ms(std::max(clock.now_ms(), *next));
+    impl_->guarded([&] { impl_->machine->run_due_timers(); });
   }
+  clock.set_ms(std::max(clock.now_ms(), until));
+}
+
+int64_t Node::clock_ms() const {
+  return impl_->env.virtual_clock().now_ms();
+}
+
+void Node::crash_at(const std::string& point) {
+  impl_->env.arm_crash(point);
+}
+
+std::string Node::last_crash() const {
+  return impl_->last_crash;
+}
+
+// --- views ---------------------------------------------------------------------------------
+
+const std::string& Node::path() const {
+  return impl_->path;
+}
+const NodeSettings& Node::settings() const {
+  return impl_->settings;
 }
 
 volume::VolumeStatus Node::volume_status(const std::string& id) const {
-  auto it = impl_->statuses.find(id);
-  if (it == impl_->statuses.end())
-    throw Error(Code::kNotFound, "volume status \"" + id + "\" not found");
-  return it->second;
+  if (impl_->machine) {
+    const auto& all = impl_->machine->statuses();
+    auto it = all.find(id);
+    if (it != all.end()) return it->second;
+  }
+  throw Error(Code::kNotFound, "volume status \"" + id + "\" not found");
 }
 
 std::vector<volume::VolumeStatus> Node::volumes() const {
   std::vector<volume::VolumeStatus> out;
-  for (const auto& [id, st] : impl_->statuses) out.push_back(st);
+  if (impl_->machine)
+    for (const auto& [id, st] : impl_->machine->statuses()) out.push_back(st);
   return out;
 }
 
@@ -203,94 +273,55 @@ std::map<std::string, std::string> Node::devices() const {
   return impl_->hw->partitions();
 }
 
-namespace {
-std::string checked_path(const std::string& volume, const std::string& rel) {
-  fs::path p(rel);
-  if (rel.empty() || p.is_absolute())
-    throw Error(Code::kInvalidArgument, "path \"" + rel + "\" must be relative to the volume");
-  for (const auto& part : p)
-    if (part == "..")
-      throw Error(Code::kInvalidArgument, "path \"" + rel + "\" must not contain ..");
-  return rel;
-}
-}  // namespace
-
 void Node::write_file(const std::string& volume, const std::string& path, const std::string& data) {
-  const std::string full = impl_->mount_point(volume) + "/" + checked_path(volume, path);
-  fs::create_directories(fs::path(full).parent_path());
-  std::ofstream f(full, std::ios::binary | std::ios::trunc);
-  f << data;
-  if (!f.flush()) throw Error(Code::kIO, "cannot write " + path + " on " + volume);
-  f.close();
-  int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
+  const std::string root = impl_->on().mount_point(volume);
+  try {
+    impl_->env.write_file_beneath(root, path, data, 0644);
+  } catch (const Error& e) {
+    throw Error(e.code(), "cannot write " + path + " on " + volume + ": " + e.what());
   }
 }
 
 std::string Node::read_file(const std::string& volume, const std::string& path) const {
-  const std::string full = impl_->mount_point(volume) + "/" + checked_path(volume, path);
-  std::ifstream f(full, std::ios::binary);
-  if (!f) throw Error(Code::kNotFound, volume + ": " + path + ": no such file");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  const std::string root = impl_->on().mount_point(volume);
+  std::optional<std::string> data;
+  try {
+    data = impl_->env.read_file_beneath(root, path);
+  } catch (const Error& e) {
+    throw Error(e.code(), "cannot read " + path + " on " + volume + ": " + e.what());
+  }
+  if (!data) throw Error(Code::kNotFound, volume + ": " + path + ": no such file");
+  return *data;
 }
 
 std::string Node::active_config() const {
-  return impl_->active_text.value_or("");
+  return impl_->machine ? impl_->machine->active_config() : "";
 }
 std::vector<Event> Node::events() const {
-  return impl_->events;
+  return impl_->log.events();
 }
 
 std::string Node::meta() const {
-  if (!impl_->hw) throw Error(Code::kFailedPrecondition, "node is not powered on");
-  return meta_json(impl_->hw->meta_device());
+  return impl_->on().meta_json();
 }
-
 void Node::meta_write(int tag, const std::string& value) {
-  if (!impl_->hw) throw Error(Code::kFailedPrecondition, "node is not powered on");
-  meta_write_tag(impl_->hw->meta_device(), tag, value);
-  impl_->log("meta", "tag " + std::to_string(tag) + " written");
+  impl_->on().meta_write(tag, value);
 }
-
 void Node::meta_delete(int tag) {
-  if (!impl_->hw) throw Error(Code::kFailedPrecondition, "node is not powered on");
-  meta_delete_tag(impl_->hw->meta_device(), tag);
-  impl_->log("meta", "tag " + std::to_string(tag) + " deleted");
+  impl_->on().meta_delete(tag);
+}
+std::string Node::luks_dump(const std::string& volume) const {
+  return impl_->on().luks_dump(volume);
 }
 
 void Node::set_firmware(bool secure_boot, bool setup_mode) {
   impl_->settings.secure_boot = secure_boot;
   impl_->settings.setup_mode = setup_mode;
-  write_text(impl_->path + "/node.json", impl_->settings.to_json());
+  impl_->save_settings();
 }
 
 void Node::clear_tpm() {
-  std::error_code ec;
-  fs::remove_all(impl_->path + "/tpm", ec);
-}
-
-}  // namespace cryptnode::sim
-
-namespace cryptnode::sim {
-
-std::string Node::luks_dump(const std::string& volume) const {
-  if (!impl_->hw) throw Error(Code::kFailedPrecondition, "node is not powered on");
-  std::string device;
-  auto it = impl_->statuses.find(volume);
-  if (it != impl_->statuses.end() && !it->second.location.empty()) device = it->second.location;
-  if (device.empty()) {
-    auto parts = impl_->hw->partitions();
-    auto p = parts.find(volume);
-    if (p == parts.end()) throw Error(Code::kNotFound, "volume \"" + volume + "\" not found");
-    device = p->second;
-  }
-  if (impl_->hw->probe(device) != "luks")
-    throw Error(Code::kNotFound, "volume \"" + volume + "\" is not encrypted (no LUKS2 header)");
-  return luks_dump_json(device);
+  remove_tree(impl_->env, impl_->path + "/tpm");
 }
 
 }  // namespace cryptnode::sim

@@ -40,7 +40,7 @@ class Handler {
  public:
   // NewHandler. Throws Error(kInvalidArgument) with Talos' texts for a bad cipher or perf option.
   Handler(const config::EncryptionSpec& spec, std::string volume_id, KeySources sources,
-          luks2::Pbkdf pbkdf, Env& env = Env::posix());
+          luks2::Pbkdf pbkdf, Env& env);
   ~Handler();
 
   // Formats an empty device: the lowest-slot key that can produce a key formats it, every other

@@ -77,10 +77,17 @@ class Daemon {
   virtual void kill() = 0;  // SIGKILL now and reap (a power cut)
 };
 
+// An exclusive advisory lock on a file, held until destroyed.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
 struct MountEntry {
   std::string source;  // octal escapes of /proc/self/mountinfo (\040 for a space) decoded
   std::string target;
   std::string fstype;
+  std::string devno;  // "major:minor" of the mounted filesystem
 };
 
 // Every named point where the engine or the node can be interrupted (Env::fault_point). The
@@ -113,6 +120,21 @@ class Env {
   virtual void make_dirs(const std::string& path, unsigned mode) = 0;
   virtual void remove(const std::string& path) = 0;  // a file or an empty directory; absent is ok
   virtual std::vector<std::string> list_dir(const std::string& path) = 0;  // names; absent: {}
+  // Files inside a mounted volume, whose content is untrusted (an image from elsewhere, a guest
+  // wrote it): `rel` is resolved beneath `root` only (openat2 RESOLVE_BENEATH |
+  // RESOLVE_NO_MAGICLINKS), so neither `..` nor a symlink can lead outside; such a path is
+  // Error(kInvalidArgument, "<rel>: resolves outside <root>"). A directory is
+  // Error(kInvalidArgument, "<rel>: is a directory"). The write is atomic (temporary file beside
+  // it, fsync, rename) and creates missing parent directories; a failed write leaves the old file
+  // or none.
+  virtual std::optional<std::string> read_file_beneath(const std::string& root,
+                                                       const std::string& rel) = 0;
+  virtual void write_file_beneath(const std::string& root, const std::string& rel,
+                                  std::string_view data, unsigned mode) = 0;
+  // flock(LOCK_EX|LOCK_NB) on `path` (created 0600), which then holds `owner`. When another
+  // process holds it: Error(kLocked, <what that owner wrote>).
+  virtual std::unique_ptr<FileLock> lock_file(const std::string& path,
+                                              const std::string& owner) = 0;
 
   // --- processes ------------------------------------------------------------------------------
   // Runs argv[0] (searched in PATH) and waits. Throws Error(kIO) when it cannot start.
@@ -202,6 +224,17 @@ class EnvWrapper : public Env {
   std::unique_ptr<Daemon> spawn(const std::vector<std::string>& argv,
                                 const ProcessOptions& o) override {
     return target_.spawn(argv, o);
+  }
+  std::unique_ptr<FileLock> lock_file(const std::string& path, const std::string& owner) override {
+    return target_.lock_file(path, owner);
+  }
+  std::optional<std::string> read_file_beneath(const std::string& root,
+                                               const std::string& rel) override {
+    return target_.read_file_beneath(root, rel);
+  }
+  void write_file_beneath(const std::string& root, const std::string& rel, std::string_view data,
+                          unsigned mode) override {
+    target_.write_file_beneath(root, rel, data, mode);
   }
   std::string process_cmdline(int pid) override { return target_.process_cmdline(pid); }
   void kill_process(int pid, int signal) override { target_.kill_process(pid, signal); }

@@ -16,6 +16,6 @@ struct ValidatedHeader {
 };
 
 ValidatedHeader validate_header(BlockDevice& dev);
-ValidatedHeader validate_header(const std::string& path);
+ValidatedHeader validate_header(const std::string& path, Env& env);
 
 }  // namespace cryptnode::luks2

@@ -46,7 +46,7 @@ class Device {
   static Device load(const std::string& path);
   // luksFormat: a new volume key, the first keyslot `slot` with `passphrase`.
   static Device format(const std::string& path, int slot, const Secret& passphrase,
-                       const FormatOptions& options, Env& env = Env::posix());
+                       const FormatOptions& options, Env& env);
 
   Device(Device&&) noexcept;
   Device& operator=(Device&&) noexcept;
@@ -87,6 +87,6 @@ class Device {
 
 // Destroys the LUKS2 signatures: both binary headers and their JSON areas, so blkid (and Talos)
 // sees no LUKS any more.
-void wipe_header(const std::string& path);
+void wipe_header(const std::string& path, Env& env);
 
 }  // namespace cryptnode::luks2

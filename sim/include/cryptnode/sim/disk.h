@@ -7,14 +7,14 @@
 #include <string>
 #include <vector>
 
-#include "cryptnode/engine/activation/loop_device.h"
+#include "cryptnode/engine/env.h"
 #include "cryptnode/sim/gpt.h"
 
 namespace cryptnode::sim {
 
 class AttachedDisk {
  public:
-  AttachedDisk(std::string name, const std::string& image);
+  AttachedDisk(std::string name, const std::string& image, Env& env);
   ~AttachedDisk();
   AttachedDisk(const AttachedDisk&) = delete;
   AttachedDisk& operator=(const AttachedDisk&) = delete;
@@ -36,15 +36,16 @@ class AttachedDisk {
   void add_to_kernel(const GptPartition& p);
   void remove_from_kernel(int index);
   std::string name_;
-  std::unique_ptr<activation::LoopDevice> loop_;
+  Env& env_;
+  std::unique_ptr<LoopDevice> loop_;
   uint64_t size_ = 0;
   std::vector<int> kernel_parts_;
 };
 
 // Talos' go-blockdevice blkid answer for a device: "" (nothing it knows, LUKS1 included), "luks"
 // (LUKS2), "xfs", "ext4", "vfat", "swap", "talosmeta".
-std::string probe(const std::string& device);
+std::string probe(const std::string& device, Env& env);
 // Zeroes the first and last 1 MiB (the whole device when under 2 MiB), after BLKDISCARD.
-void fast_wipe(const std::string& device);
+void fast_wipe(const std::string& device, Env& env);
 
 }  // namespace cryptnode::sim

@@ -1,6 +1,6 @@
-// A simulated Talos node (DESIGN.md §3, §4): a node directory with node.json, disk images and the
-// node's persisted state; at power-on a loop device per disk, the boot sequence of §4, volumes
-// opened through the activation backend; talosctl-like operations.
+// A simulated Talos node (docs/design.md): a node directory with node.json, disk images and the
+// node's persisted state; at power-on a loop device per disk and Talos' controllers
+// (controller::Machine) running the boot sequence on them; talosctl-like operations.
 #pragma once
 
 #include <cstdint>
@@ -10,26 +10,26 @@
 #include <string>
 #include <vector>
 
+#include "cryptnode/engine/controller/events.h"
+#include "cryptnode/engine/env.h"
 #include "cryptnode/engine/volume_status.h"
 #include "cryptnode/sim/node_settings.h"
 
 namespace cryptnode::sim {
 
-// One line of the boot log: what the node did, for reports and tests (never a secret).
-struct Event {
-  int64_t time_ms = 0;  // virtual clock
-  double wall_ms = 0;   // real time since the node was powered on (for benchmarks' breakdowns)
-  std::string step;     // "meta", "STATE", "config", "salt", "EPHEMERAL", "u-data", "running"...
-  std::string message;
-};
+// One line of the node's log: what the node did, for reports and tests (never a secret).
+using Event = controller::Event;
 
 class Node {
  public:
-  // Creates <path> (must not exist or be empty), node.json and sparse disk images.
-  static std::unique_ptr<Node> create(const std::string& path, const NodeSettings& settings);
+  // Creates <path> (must not exist or be empty), node.json and sparse disk images. Every OS
+  // effect of the node goes through `env` (which must outlive the node); the node adds its own
+  // virtual clock on top of it.
+  static std::unique_ptr<Node> create(const std::string& path, const NodeSettings& settings,
+                                      Env& env);
   // Opens an existing node directory. Throws kLocked when another process owns it, kCorrupt when
   // node.json is damaged, kNotFound when it is not a node directory.
-  static std::unique_ptr<Node> open(const std::string& path);
+  static std::unique_ptr<Node> open(const std::string& path, Env& env);
   ~Node();  // powers off cleanly if powered on; never leaves a loop device or mount behind
 
   const std::string& path() const;
@@ -56,6 +56,13 @@ class Node {
              bool graceful = true);
 
   void advance(double seconds);  // virtual clock: retry ticks, try-mode rollback
+  int64_t clock_ms() const;      // the node's virtual clock
+
+  // Arms a fault point (a name of cryptnode::fault_points()): when the node reaches it, in any
+  // operation, it loses power right there, like power_cut(). Fires once.
+  void crash_at(const std::string& point);
+  // The fault point of the last such crash, "" when none happened since power-on.
+  std::string last_crash() const;
 
   volume::VolumeStatus volume_status(const std::string& id) const;
   std::vector<volume::VolumeStatus> volumes() const;

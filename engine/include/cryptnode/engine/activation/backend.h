@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cryptnode/engine/env.h"
 #include "cryptnode/engine/secret.h"
 
 namespace cryptnode::activation {
@@ -41,11 +42,12 @@ bool device_mapper_available();
 // After a crash of the process that owned a userspace backend: unmounts what is left under
 // runtime_dir, aborts the orphaned FUSE connection of <runtime_dir>/mapper and detaches the loop
 // devices that were standing on it. Safe to call when nothing is left.
-void recover_userspace_backend(const std::string& runtime_dir);
+void recover_userspace_backend(const std::string& runtime_dir, Env& env);
 
 // kind: auto | kernel | userspace. runtime_dir: a directory of the node's own (the userspace
 // backend mounts its FUSE filesystem at <runtime_dir>/mapper).
 std::unique_ptr<ActivationBackend> make_activation_backend(const std::string& kind,
-                                                           const std::string& runtime_dir);
+                                                           const std::string& runtime_dir,
+                                                           Env& env);
 
 }  // namespace cryptnode::activation

@@ -1,23 +1,25 @@
 // Builds the VolumeConfig resources (volume::VolumeSpec) of a node from its machine config, the
-// way Talos' VolumeConfigController does (TALOS-DISK.md §2.6), and STATE's early form from META.
+// way Talos' VolumeConfigController does (docs/disk-layout.md), and STATE's early form from META.
+#include "cryptnode/engine/controller/volume_config.h"
+
+#include <algorithm>
 #include <string>
 
-#include "node_impl.h"
-
-namespace cryptnode::sim {
+namespace cryptnode::controller {
 namespace {
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
 // Talos' sizes, and the compact layout's smaller EPHEMERAL minimum for small test disks
 // (decision: STATE keeps Talos' 100 MiB in both layouts).
-uint64_t ephemeral_min(const NodeSettings& s) {
-  return s.layout == "talos" ? 2048 * kMiB : 64 * kMiB;
+uint64_t ephemeral_min(const std::string& layout) {
+  return layout == "talos" ? 2048 * kMiB : 64 * kMiB;
 }
 
 }  // namespace
 
-volume::VolumeSpec state_spec_before_config(const std::optional<config::EncryptionSpec>& meta) {
+volume::VolumeSpec state_volume_config_from_meta(
+    const std::optional<config::EncryptionSpec>& meta) {
   volume::VolumeSpec s;
   s.id = s.label = "STATE";
   s.locate_requires_content = true;  // `volume.partition_label == 'STATE' && volume.name != ''`
@@ -27,10 +29,9 @@ volume::VolumeSpec state_spec_before_config(const std::optional<config::Encrypti
   return s;
 }
 
-std::map<std::string, volume::VolumeSpec> Node::Impl::volume_specs() const {
+std::map<std::string, volume::VolumeSpec> volume_configs(const config::MachineConfig& cfg,
+                                                         const std::string& layout) {
   std::map<std::string, volume::VolumeSpec> out;
-  if (!active) return out;
-  const config::MachineConfig& cfg = *active;
 
   volume::VolumeSpec state;
   state.id = state.label = "STATE";
@@ -48,7 +49,7 @@ std::map<std::string, volume::VolumeSpec> Node::Impl::volume_specs() const {
   eph.provision = true;
   eph.wave = -1;
   eph.disk_selector = "system_disk";
-  eph.min_size = ephemeral_min(settings);
+  eph.min_size = ephemeral_min(layout);
   eph.grow = true;
   eph.fs_type = "xfs";
   eph.fs_label = "EPHEMERAL";
@@ -69,7 +70,7 @@ std::map<std::string, volume::VolumeSpec> Node::Impl::volume_specs() const {
       continue;
     if (d.kind == config::DocumentKind::kUserVolumeConfig && !d.volume_type.empty() &&
         d.volume_type != "partition")
-      continue;  // disk and directory user volumes: not simulated (decision; see issue notes)
+      continue;  // disk and directory user volumes are not simulated (decision)
     volume::VolumeSpec u;
     u.id = u.label = d.volume_id();
     u.provision = true;
@@ -90,4 +91,23 @@ std::map<std::string, volume::VolumeSpec> Node::Impl::volume_specs() const {
   return out;
 }
 
-}  // namespace cryptnode::sim
+std::vector<std::string> processing_order(const std::map<std::string, volume::VolumeSpec>& specs) {
+  std::vector<std::string> ids;
+  for (const auto& [id, spec] : specs) ids.push_back(id);
+  // Talos sorts VolumeConfigs by provisioning wave (volumes.CompareVolumeConfigs), stable on the
+  // resource order (by id); STATE precedes EPHEMERAL on the system disk.
+  auto rank = [&](const std::string& id) {
+    if (id == "STATE") return 0;
+    if (id == "EPHEMERAL") return 1;
+    return 2;
+  };
+  std::stable_sort(ids.begin(), ids.end(), [&](const std::string& a, const std::string& b) {
+    const int wa = specs.at(a).wave, wb = specs.at(b).wave;
+    if (wa != wb) return wa < wb;
+    if (rank(a) != rank(b)) return rank(a) < rank(b);
+    return a < b;
+  });
+  return ids;
+}
+
+}  // namespace cryptnode::controller

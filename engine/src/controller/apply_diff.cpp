@@ -1,14 +1,14 @@
 // Talos ≤1.13 CanApplyImmediate: only the v1alpha1 document is compared, against an allow-list of
-// paths that can change without a reboot (TALOS-SPEC.md §8.1). VolumeConfig/UserVolumeConfig
-// changes are not compared at all, so they never force a reboot.
+// paths that can change without a reboot (docs/talos/apply-config-and-reset.md).
+// VolumeConfig/UserVolumeConfig changes are not compared at all, so they never force a reboot.
 #include <yaml-cpp/yaml.h>
 
 #include <string>
 #include <vector>
 
-#include "node_impl.h"
+#include "cryptnode/engine/controller/apply_config.h"
 
-namespace cryptnode::sim {
+namespace cryptnode::controller {
 namespace {
 
 const char* const kAllowed[] = {"debug",
@@ -80,4 +80,4 @@ std::vector<std::string> changes_needing_reboot(const std::string& old_text,
   return out;
 }
 
-}  // namespace cryptnode::sim
+}  // namespace cryptnode::controller

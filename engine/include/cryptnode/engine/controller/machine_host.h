@@ -1,0 +1,41 @@
+// The narrow interface between Talos' controllers (engine/) and the machine they run on (sim/, or
+// a fake in tests): disks and partitions, the activation backend, mounts, wipes and the key
+// services. Files inside mounted volumes and META go through Env.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cryptnode/engine/activation/backend.h"
+#include "cryptnode/engine/keys/kms_handler.h"
+#include "cryptnode/engine/volume.h"
+
+namespace cryptnode::controller {
+
+class MachineHost : public volume::VolumeHost {
+ public:
+  ~MachineHost() override = default;
+
+  // The META partition of the system disk (label META, exactly 1 MiB); "" when absent.
+  virtual std::string meta_device() = 0;
+  // label -> device of every disk ("system", "disk1", ...) and partition, while powered on.
+  virtual std::map<std::string, std::string> partitions() = 0;
+
+  virtual activation::ActivationBackend& activation() = 0;
+  // Mounts the volume's mount_location; returns the mount point.
+  virtual std::string mount(const volume::VolumeStatus& status) = 0;
+  virtual void unmount(const std::string& volume_id) = 0;
+  // Talos' reset of one volume: signature ranges + fast wipe, then its GPT entry is deleted.
+  virtual void wipe_partition(const volume::VolumeStatus& status) = 0;
+
+  // The KMS client transport (gRPC in the simulation); nullptr when the machine has none.
+  virtual std::shared_ptr<keys::KmsTransport> kms() = 0;
+
+  // Talos extends PCR 11 with its boot phases ("enter-machined", "start-the-world"); a machine
+  // without a TPM ignores it.
+  virtual void extend_pcr_phase(std::string_view phase) {}
+};
+
+}  // namespace cryptnode::controller

@@ -1,0 +1,80 @@
+// HandleEncryption for one volume (internal/app/machined/pkg/controllers/block/internal/volumes/
+// encrypt.go): an encryption::Handler built from the volume's EncryptionSpec with this machine's
+// key sources (UUID, lockToSTATE salt, KMS transport), FormatAndEncrypt or Open + syncKeys, the
+// VolumeStatus encryption fields, then activation as /dev/mapper/luks2-<volumeID>.
+#include "cryptnode/engine/encryption_handler.h"
+#include "cryptnode/engine/error.h"
+#include "cryptnode/engine/keys/kms_handler.h"
+#include "machine_state.h"
+
+namespace cryptnode::controller {
+namespace {
+
+class EncryptionStep final : public volume::VolumeEncryption {
+ public:
+  explicit EncryptionStep(Machine::State& s) : s_(s) {}
+
+  std::string format_and_open(const volume::VolumeSpec& spec, const volume::Located& where,
+                              volume::VolumeStatus& status) override {
+    handler(spec).format_and_encrypt(where.location);
+    return open(spec, where, status);
+  }
+
+  std::string open(const volume::VolumeSpec& spec, const volume::Located& where,
+                   volume::VolumeStatus& status) override {
+    encryption::Handler h = handler(spec);
+    encryption::OpenResult r = h.open(where.location);
+    status.encryption_provider = "luks2";
+    status.encryption_slot = r.slot;
+    status.encryption_failed_syncs = r.failed_syncs;
+    status.encryption_locked_to_state = r.locked_to_state;
+    status.configured_encryption_keys = r.configured_keys;
+    status.tpm_pcrs.reset();
+    status.tpm_pub_key_pcrs.reset();
+    if (r.tpm) {
+      status.tpm_pcrs = r.tpm->pcrs();
+      status.tpm_pcrs_nil = r.tpm->pcrs_nil();
+      status.tpm_pub_key_pcrs = r.tpm->pub_key_pcrs();
+    }
+    activation::OpenOptions o;
+    o.perf_options = spec.encryption->perf_options;
+    o.allow_discards = spec.encryption->allow_discards.value_or(false);
+    return s_.host.activation().open(where.location, r.slot, r.passphrase, mapper_name(spec), o);
+  }
+
+  void close(const volume::VolumeSpec& spec, volume::VolumeStatus&) override {
+    s_.host.activation().close(mapper_name(spec));
+  }
+
+ private:
+  // Talos' mapper name since 1.12: luks2-<volumeID>.
+  static std::string mapper_name(const volume::VolumeSpec& spec) { return "luks2-" + spec.id; }
+
+  encryption::Handler handler(const volume::VolumeSpec& spec) {
+    encryption::KeySources src;
+    Machine::State* s = &s_;
+    src.uuid = [s] { return s->uuid; };
+    src.salt = [s]() -> Secret {
+      if (!s->salt || s->salt->empty())
+        throw Error(Code::kFailedPrecondition, "encryption salt not available", true);
+      return *s->salt;
+    };
+    std::shared_ptr<keys::KmsTransport> kms = s_.host.kms();
+    src.kms = [s, kms](const config::EncryptionKey& key) {
+      if (!kms) throw Error(Code::kUnavailable, "KMS is not available on this node");
+      return keys::make_kms_handler(
+          key.slot, key.kms->endpoint, [s] { return s->uuid; }, kms, s->env.random());
+    };
+    return encryption::Handler(*spec.encryption, spec.id, src, s_.settings.pbkdf, s_.env);
+  }
+
+  Machine::State& s_;
+};
+
+}  // namespace
+
+std::unique_ptr<volume::VolumeEncryption> make_encryption_step(Machine::State& s) {
+  return std::make_unique<EncryptionStep>(s);
+}
+
+}  // namespace cryptnode::controller

@@ -1,0 +1,195 @@
+// The boot sequence and the volume manager (docs/talos/volume-lifecycle.md): META, STATE opened
+// with META's encryption config before the machine config is known, the config, the salt, META
+// rewritten, then EPHEMERAL and the user volumes. settle() runs controller passes until nothing
+// changes (in Talos every status change is an event that re-runs the controllers); the 30 s
+// ticker re-runs them while a retryable error is pending.
+#include <algorithm>
+
+#include "cryptnode/engine/controller/volume_config.h"
+#include "cryptnode/engine/error.h"
+#include "machine_state.h"
+
+namespace cryptnode::controller {
+
+Machine::Machine(MachineSettings settings, MachineHost& host, Env& env, EventLog& log)
+    : s_(std::make_unique<State>(std::move(settings), host, env, log)) {
+  s_->uuid = s_->settings.uuid;
+  s_->ticker_origin_ms = env.clock().now_ms();
+}
+
+Machine::~Machine() = default;
+
+bool Machine::maintenance() const {
+  return s_->maintenance;
+}
+bool Machine::running() const {
+  return s_->running;
+}
+const std::map<std::string, volume::VolumeStatus>& Machine::statuses() const {
+  return s_->statuses;
+}
+std::string Machine::active_config() const {
+  return s_->active_text.value_or("");
+}
+
+std::string Machine::mount_point(const std::string& id) const {
+  auto it = s_->statuses.find(id);
+  if (it == s_->statuses.end() || it->second.mount_point.empty())
+    throw Error(Code::kFailedPrecondition, "volume " + id + " is not mounted");
+  return it->second.mount_point;
+}
+
+void Machine::boot(const std::optional<std::string>& offered) {
+  State& s = *s_;
+  s.offered = offered;
+  s.specs["STATE"] = state_volume_config_from_meta(s.read_meta_at_boot());
+  s.statuses["STATE"].id = "STATE";
+  s.host.extend_pcr_phase("enter-machined");
+  s.settle();
+}
+
+void Machine::shutdown() {
+  s_->teardown();
+}
+
+std::optional<int64_t> Machine::next_deadline_ms() const {
+  std::optional<int64_t> next;
+  if (s_->should_retry) {
+    const int64_t now = s_->env.clock().now_ms();
+    const int64_t since = now - s_->ticker_origin_ms;
+    next = now + (kRetryIntervalMs - since % kRetryIntervalMs);
+    if (since > 0 && since % kRetryIntervalMs == 0) next = now;
+  }
+  if (s_->try_rollback_ms) next = next ? std::min(*next, *s_->try_rollback_ms) : *s_->try_rollback_ms;
+  return next;
+}
+
+void Machine::run_due_timers() {
+  State& s = *s_;
+  const int64_t now = s.env.clock().now_ms();
+  if (s.try_rollback_ms && *s.try_rollback_ms <= now) {
+    s.try_rollback_ms.reset();
+    if (s.try_previous) {
+      s.note("apply-config", "try timeout: rolling back to the previous config");
+      std::string prev = *s.try_previous;
+      s.try_previous.reset();
+      s.activate_config(prev);
+      s.settle();
+    }
+  }
+  const int64_t since = now - s.ticker_origin_ms;
+  if (s.should_retry && since > 0 && since % kRetryIntervalMs == 0) {
+    s.should_retry = false;
+    s.note("retry", "30 s retry tick");
+    s.settle();
+  }
+}
+
+void Machine::State::activate_config(const std::string& text) {
+  active = config::MachineConfig::parse(text);
+  active_text = text;
+  std::map<std::string, volume::VolumeSpec> previous = std::move(specs);
+  specs = volume_configs(*active, settings.layout);
+  // A removed user-volume document closes its mapping (teardown) but does not wipe the
+  // partition; its status goes away.
+  for (auto& [id, spec] : previous) {
+    if (specs.count(id) || id == "STATE" || id == "EPHEMERAL") continue;
+    auto st = statuses.find(id);
+    if (st == statuses.end()) continue;
+    specs[id] = spec;  // close_volume needs it
+    close_volume(id);
+    specs.erase(id);
+    statuses.erase(id);
+    note(id, "document removed: volume closed");
+  }
+  order = processing_order(specs);
+  for (const auto& id : order) statuses[id].id = id;
+  write_state_meta();
+  note("config", "machine config is active");
+}
+
+void Machine::State::close_volume(const std::string& id) {
+  auto st = statuses.find(id);
+  if (st == statuses.end()) return;
+  if (!st->second.mount_point.empty()) host.unmount(id);
+  st->second.mount_point.clear();
+  auto sp = specs.find(id);
+  volume::VolumeSpec spec = sp != specs.end() ? sp->second : volume::VolumeSpec{id, id};
+  // A volume opened with META's config before the machine config replaced its spec.
+  if (!spec.encryption && !st->second.encryption_provider.empty())
+    spec.encryption = config::EncryptionSpec{};
+  auto step = make_encryption_step(*this);
+  volume::close(spec, st->second, *step);
+}
+
+void Machine::State::teardown() {
+  // Reverse processing order: user volumes, EPHEMERAL, STATE last.
+  std::vector<std::string> ids = order;
+  if (std::find(ids.begin(), ids.end(), "STATE") == ids.end() && statuses.count("STATE"))
+    ids.insert(ids.begin(), "STATE");
+  std::reverse(ids.begin(), ids.end());
+  for (const auto& id : ids) close_volume(id);
+  running = false;
+}
+
+void Machine::State::pass() {
+  auto step = make_encryption_step(*this);
+
+  // Stage 1: STATE and the machine config.
+  if (!active) {
+    volume::VolumeStatus& st = statuses["STATE"];
+    volume::reconcile(specs["STATE"], st, host, *step);
+    if (st.phase == volume::Phase::kFailed && st.retryable) should_retry = true;
+    if (st.phase == volume::Phase::kReady && st.mount_point.empty()) {
+      st.mount_point = host.mount(st);
+      note("STATE", "mounted");
+    }
+    acquire_config();
+    if (!active) {
+      running = false;
+      return;
+    }
+  }
+
+  // Stage 2: every volume of the active config, in order. Others wait for STATE (the salt).
+  for (const auto& id : order) {
+    auto sp = specs.find(id);
+    if (sp == specs.end()) continue;
+    volume::VolumeStatus& st = statuses[id];
+    const auto before = st.phase;
+    const std::string before_error = st.error_message;
+    volume::reconcile(sp->second, st, host, *step);
+    if (st.phase != before || st.error_message != before_error) {
+      note(id, std::string(volume::phase_name(st.phase)) +
+                   (st.error_message.empty() ? "" : ": " + st.error_message));
+    }
+    if (st.phase == volume::Phase::kFailed && st.retryable) should_retry = true;
+    if (st.phase == volume::Phase::kReady && st.mount_point.empty() &&
+        !sp->second.fs_type.empty()) {
+      st.mount_point = host.mount(st);
+      note(id, "mounted");
+    }
+    if (id == "STATE") {
+      if (st.phase != volume::Phase::kReady) break;
+      if (!read_persisted_config()) persist_config(*active_text);
+      if (!salt) load_or_create_salt();
+    }
+  }
+  const bool was_running = running;
+  running = std::all_of(order.begin(), order.end(), [&](const std::string& id) {
+    auto p = statuses[id].phase;
+    return p == volume::Phase::kReady || p == volume::Phase::kMissing;
+  });
+  if (running && !was_running) {
+    note("running", "all volumes settled");
+    host.extend_pcr_phase("start-the-world");
+  }
+}
+
+void Machine::State::settle() {
+  // One pass reaches the fixed point: STATE (and with it the config and the salt) is handled
+  // before the volumes that need them, in the same pass.
+  pass();
+}
+
+}  // namespace cryptnode::controller

@@ -1,0 +1,77 @@
+// The state of one power-on of a node, shared by the controller's source files: machine.cpp (boot
+// sequence, volume manager passes, timers), config_acquire.cpp (STATE's config.yaml,
+// maintenance), encryption_step.cpp (HandleEncryption), node_meta.cpp (META), salt.cpp
+// (EncryptionSaltController), apply_config.cpp and reset.cpp (the API operations).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cryptnode/engine/config.h"
+#include "cryptnode/engine/controller/machine.h"
+#include "cryptnode/engine/secret.h"
+#include "cryptnode/engine/volume.h"
+
+namespace cryptnode::controller {
+
+constexpr int64_t kRetryIntervalMs = 30'000;      // the volume manager's retryTicker
+constexpr int64_t kConfigTryTimeoutMs = 60'000;  // constants.ConfigTryTimeout
+
+struct Machine::State {
+  State(MachineSettings s, MachineHost& h, Env& e, EventLog& l)
+      : settings(std::move(s)), host(h), env(e), log(l) {}
+
+  MachineSettings settings;
+  MachineHost& host;
+  Env& env;
+  EventLog& log;
+
+  std::string uuid;           // SMBIOS UUID, or META's 0x0f override
+  std::optional<Secret> salt;  // lockToSTATE salt, once STATE is ready
+  bool maintenance = false;
+  bool running = false;
+
+  std::optional<std::string> offered;  // boot(config=...): a cmdline/platform config
+  std::optional<std::string> active_text;
+  std::optional<config::MachineConfig> active;
+  std::optional<std::string> try_previous;  // config to roll back to after --mode=try
+  std::optional<int64_t> try_rollback_ms;
+
+  int64_t ticker_origin_ms = 0;  // the retry ticker started with the controller
+  bool should_retry = false;     // a retryable error happened since the last tick
+
+  std::map<std::string, volume::VolumeSpec> specs;
+  std::map<std::string, volume::VolumeStatus> statuses;
+  std::vector<std::string> order;  // volume ids in processing order
+
+  void note(const std::string& step, const std::string& message) { log.add(step, message); }
+
+  // machine.cpp
+  void settle();  // controller passes until nothing changes
+  void pass();    // one pass over STATE, the config, then every volume in order
+  void activate_config(const std::string& text);
+  void close_volume(const std::string& id);  // unmount + close, status stays
+  void teardown();                           // close every volume, user volumes first
+
+  // config_acquire.cpp
+  std::optional<std::string> read_persisted_config();
+  void persist_config(const std::string& text);
+  void acquire_config();  // STATE's config.yaml, else the offered one, else maintenance
+
+  // salt.cpp
+  void load_or_create_salt();
+
+  // node_meta.cpp
+  // META at boot: 0x0f (UUID override) applied, 0x09 (STATE's encryption) returned.
+  std::optional<config::EncryptionSpec> read_meta_at_boot();
+  void write_state_meta();   // META 0x09 from the active config (only when bytes differ)
+  bool delete_state_meta();  // reset: tag 0x09 removed
+};
+
+// encryption_step.cpp: Talos' HandleEncryption with this machine's keys and activation backend.
+std::unique_ptr<volume::VolumeEncryption> make_encryption_step(Machine::State& s);
+
+}  // namespace cryptnode::controller

@@ -1,0 +1,103 @@
+// META on the node's META partition (docs/disk-layout.md): tag 0x09 (STATE encryption config,
+// rewritten from the active config: VolumeConfigController.setupStateEncryption), tag 0x0f (UUID
+// override, which replaces the SMBIOS UUID of every nodeID key), and `talosctl meta write/delete`.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cryptnode/engine/error.h"
+#include "cryptnode/engine/meta.h"
+#include "cryptnode/engine/state_encryption_meta.h"
+#include "machine_state.h"
+
+namespace cryptnode::controller {
+namespace {
+
+uint8_t checked_tag(int tag) {
+  if (tag < 0 || tag > 255) throw Error(Code::kInvalidArgument, "key must be a uint8");
+  return static_cast<uint8_t>(tag);
+}
+
+std::string need_meta(MachineHost& host) {
+  std::string dev = host.meta_device();
+  if (dev.empty()) throw Error(Code::kNotFound, "META partition not found");
+  return dev;
+}
+
+}  // namespace
+
+std::optional<config::EncryptionSpec> Machine::State::read_meta_at_boot() {
+  const std::string dev = host.meta_device();
+  if (dev.empty()) {
+    note("meta", "no META partition");
+    return std::nullopt;
+  }
+  auto block = env.open_block(dev, false);
+  meta::Meta m = meta::Meta::load(*block);  // Talos: damaged copies load as empty
+  std::optional<config::EncryptionSpec> state_encryption;
+  if (auto tag = m.adv.get(meta::kStateEncryptionConfig))
+    state_encryption = meta::unmarshal_state_encryption(*tag);
+  std::optional<std::string> uuid_override;
+  if (auto tag = m.adv.get(meta::kUUIDOverride); tag && !tag->empty()) uuid_override = *tag;
+  note("meta", std::string("read META: STATE encryption ") +
+                   (state_encryption ? "configured" : "not configured") +
+                   (uuid_override ? ", UUID override set" : ""));
+  if (uuid_override) uuid = *uuid_override;
+  return state_encryption;
+}
+
+void Machine::State::write_state_meta() {
+  const std::string dev = host.meta_device();
+  if (dev.empty() || !active) return;
+  auto block = env.open_block(dev, true);
+  meta::Meta m = meta::Meta::load(*block);
+  const std::string value = meta::marshal_state_encryption(active->encryption_for("STATE"));
+  if (m.adv.get(meta::kStateEncryptionConfig) == value) return;  // only when the bytes differ
+  if (!m.adv.set(meta::kStateEncryptionConfig, value))
+    throw Error(Code::kFailedPrecondition, "meta write failed");
+  m.write(*block, env);
+  note("meta", "wrote STATE encryption config (tag 0x09)");
+}
+
+bool Machine::State::delete_state_meta() {
+  const std::string dev = host.meta_device();
+  if (dev.empty()) return false;
+  auto block = env.open_block(dev, true);
+  meta::Meta m = meta::Meta::load(*block);
+  if (!m.adv.remove(meta::kStateEncryptionConfig)) return false;
+  m.write(*block, env);
+  return true;
+}
+
+void Machine::meta_write(int tag, const std::string& value) {
+  const uint8_t t = checked_tag(tag);
+  auto block = s_->env.open_block(need_meta(s_->host), true);
+  meta::Meta m = meta::Meta::load(*block);
+  if (!m.adv.set(t, value)) throw Error(Code::kFailedPrecondition, "meta write failed");
+  m.write(*block, s_->env);
+  s_->note("meta", "tag " + std::to_string(tag) + " written");
+}
+
+void Machine::meta_delete(int tag) {
+  const uint8_t t = checked_tag(tag);
+  auto block = s_->env.open_block(need_meta(s_->host), true);
+  meta::Meta m = meta::Meta::load(*block);
+  if (!m.adv.remove(t)) throw Error(Code::kNotFound, "meta key not found");
+  m.write(*block, s_->env);
+  s_->note("meta", "tag " + std::to_string(tag) + " deleted");
+}
+
+std::string Machine::meta_json() const {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  const std::string dev = s_->host.meta_device();
+  if (dev.empty()) return j.dump();
+  auto block = s_->env.open_block(dev, false);
+  meta::Meta m = meta::Meta::load(*block);
+  char id[8];
+  for (const auto& [tag, value] : m.adv.tags()) {
+    std::snprintf(id, sizeof(id), "0x%02x", tag);
+    j[id] = value;
+  }
+  return j.dump();
+}
+
+}  // namespace cryptnode::controller
