@@ -1,5 +1,5 @@
 // EncryptionSpec / EncryptionKey accessors and Talos' EncryptionSpec.Validate()
-// (TALOS-SPEC.md §1.2, §1.3).
+// (pkg/machinery/config/types/block/encryption.go).
 #include <set>
 #include <string>
 
@@ -40,8 +40,8 @@ std::optional<KeyType> EncryptionKey::type() const {
 }
 
 bool EncryptionSpec::is_zero() const {
-  return (provider.empty() || provider == "none") && keys.empty() && cipher.empty() &&
-         key_size == 0 && block_size == 0 && perf_options.empty() && !allow_discards;
+  // encryption.go IsZero(): provider none and no keys; cipher, keySize, ... do not count.
+  return (provider.empty() || provider == "none") && keys.empty();
 }
 
 bool EncryptionSpec::enabled() const {
@@ -61,15 +61,15 @@ std::vector<std::string> EncryptionSpec::validate() const {
   if (provider != "luks2")
     errs.push_back("unsupported encryption provider: " + (provider.empty() ? "none" : provider));
   if (keys.empty()) errs.push_back("encryption keys are required");
-  std::set<int> slots;
+  std::set<int64_t> slots;
   for (const EncryptionKey& k : keys) {
-    if (!slots.insert(k.slot).second)
-      errs.push_back("duplicate key slot " + std::to_string(k.slot));
+    if (!slots.insert(k.talos_slot()).second)
+      errs.push_back("duplicate key slot " + std::to_string(k.talos_slot()));
     if (!k.type())
       errs.push_back("at least one encryption key type must be specified for slot " +
-                     std::to_string(k.slot));
-    if (k.tpm)
-      for (int pcr : k.tpm->pcrs())
+                     std::to_string(k.talos_slot()));
+    if (k.tpm && k.tpm->options && k.tpm->options->pcrs)
+      for (int pcr : *k.tpm->options->pcrs)
         if (pcr < 0 || pcr > 23)
           errs.push_back("TPM PCR " + std::to_string(pcr) + " is out of range (0-23)");
   }

@@ -1,97 +1,168 @@
-// MachineConfig lookups and Talos' document and cross-document validation
-// (TALOS-SPEC.md §1.3, §1.4; §7.2 for which document wins).
+// MachineConfig lookups and Talos' document and cross-document validation: the documents'
+// Validate() (pkg/machinery/config/types/block/*.go, v1alpha1_validation.go) and
+// container.Validate (pkg/machinery/config/container/container.go), release-1.12 / 1.14.
 #include <algorithm>
 #include <cctype>
 #include <set>
 #include <string>
 
+#include "cryptnode/engine/cel.h"
 #include "cryptnode/engine/config.h"
 #include "cryptnode/engine/error.h"
 
 namespace cryptnode::config {
 namespace {
 
-const char* const kSystemVolumes[] = {"STATE", "EPHEMERAL", "IMAGECACHE", "ETCD",
-                                      "CRI",   "KUBELET",   "LOG"};
-constexpr size_t kMaxUserVolumeNameLength = 34;  // 36 - len("u-")
+constexpr size_t kMaxVolumeNameLength = 34;  // constants.PartitionLabelLength - len("u-")
 
 void append(std::vector<std::string>& out, const std::vector<std::string>& more) {
   out.insert(out.end(), more.begin(), more.end());
 }
 
-std::vector<std::string> validate_legacy(const EncryptionSpec& e, const std::string& label) {
+// v1alpha1_validation.go: machine.systemDiskEncryption, EPHEMERAL then STATE, every present
+// section (whatever its provider).
+std::vector<std::string> validate_legacy(const Document& d) {
   std::vector<std::string> errs;
-  if (!e.enabled()) return errs;
-  const std::string p = "partition \"" + label + "\": ";
-  if (e.keys.empty()) errs.push_back(p + "no encryption keys provided");
-  std::set<int> slots;
-  for (const EncryptionKey& k : e.keys) {
-    if (!slots.insert(k.slot).second)
-      errs.push_back(p + "encryption key slot " + std::to_string(k.slot) + " is already in use");
-    if (!k.type())
-      errs.push_back(p + "encryption key at slot " + std::to_string(k.slot) +
-                     " doesn't have the configuration parameters");
+  for (const char* label : {"EPHEMERAL", "STATE"}) {
+    const auto& e = std::string(label) == "STATE" ? d.legacy_state : d.legacy_ephemeral;
+    if (!e) continue;
+    const std::string p = "partition \"" + std::string(label) + "\": ";
+    if (e->keys.empty()) errs.push_back(p + "no encryption keys provided");
+    std::set<int64_t> slots;
+    for (const EncryptionKey& k : e->keys) {
+      if (!slots.insert(k.talos_slot()).second)
+        errs.push_back(p + "encryption key slot " + std::to_string(k.talos_slot()) +
+                       " is already in use");
+      if (!k.type())
+        errs.push_back(p + "encryption key at slot " + std::to_string(k.talos_slot()) +
+                       " doesn't have the configuration parameters");
+    }
   }
   return errs;
 }
 
-std::vector<std::string> validate_user_volume_name(const Document& d) {
+bool invalid_name_char(const std::string& name) {
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
+      return true;
+  return false;
+}
+
+std::vector<std::string> validate_volume_name(const Document& d, bool length) {
   std::vector<std::string> errs;
   if (d.name.empty()) errs.push_back("name is required");
-  if (d.name.size() > kMaxUserVolumeNameLength)
-    errs.push_back("name can only be " + std::to_string(kMaxUserVolumeNameLength) +
+  if (length && (d.name.empty() || d.name.size() > kMaxVolumeNameLength))
+    errs.push_back("name must be between 1 and " + std::to_string(kMaxVolumeNameLength) +
                    " characters long");
-  for (char c : d.name)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') {
-      errs.push_back(
-          "name can only contain lowercase and uppercase ASCII letters, digits, and "
-          "hyphens");
-      break;
-    }
+  if (invalid_name_char(d.name))
+    errs.push_back(
+        "name can only contain lowercase and uppercase ASCII letters, digits, and hyphens");
   return errs;
 }
 
-std::vector<std::string> validate_document(const Document& d) {
+// ProvisioningSpec.Validate(required, sizeSupported) (volume_config.go)
+std::vector<std::string> validate_provisioning(const Provisioning& p, bool required,
+                                               bool size_supported) {
   std::vector<std::string> errs;
+  if (p.disk_selector_match) {
+    const std::string e = cel::check(*p.disk_selector_match, cel::Environment::kDiskLocator);
+    if (!e.empty()) errs.push_back("disk selector is invalid: " + e);
+  } else if (required) {
+    errs.push_back("disk selector is required");
+  }
+  const bool max_zero = !p.max_size && !p.max_size_percent;
+  if (size_supported) {
+    if (p.min_size && !max_zero && !p.max_size_percent) {
+      if (*p.min_size > *p.max_size) errs.push_back("min size is greater than max size");
+    } else if (required && !p.min_size && max_zero) {
+      errs.push_back("min size or max size is required");
+    }
+  } else if (p.min_size || !max_zero || p.grow) {
+    errs.push_back("min size, max size and grow are not supported");
+  }
+  return errs;
+}
+
+std::vector<std::string> validate_filesystem(const Document& d) {
+  const std::string& t = d.filesystem_type;
+  if (!(t.empty() || t == "xfs" || t == "ext4")) return {"unsupported filesystem type: " + t};
+  if (d.project_quota_support.value_or(false) && !(t.empty() || t == "xfs"))
+    return {"project quota support is only available for xfs filesystem"};
+  return {};
+}
+
+bool filesystem_zero(const Document& d) {
+  return d.filesystem_type.empty() && !d.project_quota_support;
+}
+
+std::vector<std::string> validate_document(const Document& d, const versions::Version& v) {
+  std::vector<std::string> errs;
+  const EncryptionSpec none;
+  const EncryptionSpec& enc = d.encryption ? *d.encryption : none;
   switch (d.kind) {
     case DocumentKind::kVolumeConfig: {
-      bool allowed = false;
-      for (const char* v : kSystemVolumes) allowed |= d.name == v;
-      if (!allowed)
-        errs.push_back(
-            "only [\"STATE\" \"EPHEMERAL\" \"IMAGECACHE\" \"ETCD\" \"CRI\" \"KUBELET\" \"LOG\"] "
-            "volumes are supported");
-      if (d.name == "STATE" && d.provisioning.present)
-        errs.push_back("provisioning config is not allowed for the \"STATE\" volume");
-      if (d.encryption) {
-        append(errs, d.encryption->validate());
-        if (d.name == "STATE")
-          for (const EncryptionKey& k : d.encryption->keys)
-            if (k.locked_to_state())
-              errs.push_back("state-locked key is not allowed for the \"STATE\" volume");
+      const bool seven = versions::applies(versions::Rule::kVolumeConfigSevenNames, v);
+      std::vector<std::string> allowed = {"STATE", "EPHEMERAL", "IMAGECACHE"};
+      if (seven) allowed.insert(allowed.end(), {"ETCD", "CRI", "KUBELET", "LOG"});
+      if (std::find(allowed.begin(), allowed.end(), d.name) == allowed.end()) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : " ") + ("\"" + a + "\"");
+        return {"only [" + list + "] volumes are supported"};
+      }
+      if (d.name == "STATE") {
+        if (d.provisioning.present)
+          errs.push_back("provisioning config is not allowed for the \"STATE\" volume");
+        for (const EncryptionKey& k : enc.keys)
+          if (k.locked_to_state())
+            errs.push_back("state-locked key is not allowed for the \"STATE\" volume");
+      }
+      append(errs, validate_provisioning(d.provisioning, false, true));
+      append(errs, enc.validate());
+      break;
+    }
+    case DocumentKind::kUserVolumeConfig: {
+      append(errs, validate_volume_name(d, true));
+      const std::string type = d.volume_type.empty() ? "partition" : d.volume_type;
+      if (type == "directory") {
+        if (d.provisioning.present)
+          errs.push_back("provisioning spec is invalid for volumeType directory");
+        if (!enc.is_zero()) errs.push_back("encryption spec is invalid for volumeType directory");
+        if (!filesystem_zero(d))
+          errs.push_back("filesystem spec is invalid for volumeType directory");
+      } else if (type == "disk" || type == "partition") {
+        append(errs, validate_provisioning(d.provisioning, true, type == "partition"));
+        append(errs, validate_filesystem(d));
+        append(errs, enc.validate());
+      } else {
+        errs.push_back("unsupported volume type \"" + type + "\"");
       }
       break;
     }
-    case DocumentKind::kUserVolumeConfig:
-      append(errs, validate_user_volume_name(d));
-      if (d.volume_type == "directory" && d.encryption && !d.encryption->is_zero())
-        errs.push_back("encryption spec is invalid for volumeType directory");
-      else if (d.encryption)
-        append(errs, d.encryption->validate());
-      break;
     case DocumentKind::kRawVolumeConfig:
     case DocumentKind::kSwapVolumeConfig:
-      append(errs, validate_user_volume_name(d));
-      if (d.encryption) append(errs, d.encryption->validate());
+      append(errs, validate_volume_name(d, true));
+      append(errs, validate_provisioning(d.provisioning, true, true));
+      append(errs, enc.validate());
       break;
-    case DocumentKind::kV1Alpha1:
-      if (d.legacy_ephemeral) append(errs, validate_legacy(*d.legacy_ephemeral, "EPHEMERAL"));
-      if (d.legacy_state) append(errs, validate_legacy(*d.legacy_state, "STATE"));
+    case DocumentKind::kExistingVolumeConfig:
+      append(errs, validate_volume_name(d, false));
+      if (d.volume_selector) {
+        const std::string e = cel::check(*d.volume_selector, cel::Environment::kVolumeLocator);
+        if (!e.empty()) errs.push_back("volume selector is invalid: " + e);
+      } else {
+        errs.push_back("volume selector is required");
+      }
       break;
     default:
       break;
   }
   return errs;
+}
+
+std::string joined(const std::vector<std::string>& errs) {  // errors.Join
+  std::string out;
+  for (const auto& e : errs) out += (out.empty() ? "" : "\n") + e;
+  return out;
 }
 
 }  // namespace
@@ -123,15 +194,25 @@ const Document* MachineConfig::find(DocumentKind kind, std::string_view name) co
 }
 
 std::vector<std::string> MachineConfig::validate() const {
+  // container.Validate (pkg/machinery/config/container/container.go)
   std::vector<std::string> errs;
-  for (const Document& d : documents_) append(errs, validate_document(d));
-  // V1Alpha1ConflictValidate: STATE/EPHEMERAL encryption in both places.
+  if (const Document* v1 = v1alpha1())
+    if (auto legacy = validate_legacy(*v1); !legacy.empty())
+      errs.push_back("v1alpha1.Config: " + format_multierror(legacy));
+  for (const Document& d : documents_) {
+    if (d.kind == DocumentKind::kV1Alpha1) continue;
+    if (auto e = validate_document(d, version_); !e.empty())
+      errs.push_back(d.kind_name + "/" + d.name + ": " + joined(e));
+  }
+  // V1Alpha1ConflictValidate (volume_config.go)
   if (const Document* v1 = v1alpha1()) {
-    for (const char* label : {"STATE", "EPHEMERAL"}) {
-      const auto& legacy = std::string(label) == "STATE" ? v1->legacy_state : v1->legacy_ephemeral;
-      const Document* vc = find(DocumentKind::kVolumeConfig, label);
-      if (legacy && vc && vc->encryption && !vc->encryption->is_zero())
-        errs.push_back(std::string("system disk encryption for \"") + label +
+    for (const Document& d : documents_) {
+      if (d.kind != DocumentKind::kVolumeConfig || (d.name != "STATE" && d.name != "EPHEMERAL"))
+        continue;
+      if (!d.encryption || d.encryption->provider != "luks2") continue;
+      const auto& legacy = d.name == "STATE" ? v1->legacy_state : v1->legacy_ephemeral;
+      if (legacy)
+        errs.push_back("system disk encryption for \"" + d.name +
                        "\" is configured in both v1alpha1.Config and VolumeConfig");
     }
   }
@@ -163,12 +244,16 @@ std::vector<std::string> MachineConfig::user_volume_ids() const {
   return out;
 }
 
-std::vector<std::string> validate_text(std::string_view yaml) {
+std::vector<std::string> validate_text(std::string_view yaml, const versions::Version& version) {
   try {
-    return MachineConfig::parse(yaml).validate();
+    return MachineConfig::parse(yaml, version).validate();
   } catch (const Error& e) {
     return {e.what()};
   }
+}
+
+std::vector<std::string> validate_text(std::string_view yaml) {
+  return validate_text(yaml, versions::default_version());
 }
 
 std::string format_multierror(const std::vector<std::string>& errors) {
