@@ -29,7 +29,8 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-THIS = Path(__file__).resolve()
+# This file quotes the patterns it looks for (in its checkers' own tests): (b) and (c) skip it.
+SELF = "scenarios/test_architecture.py"
 
 SOURCE_EXT = {".c", ".cc", ".cpp", ".cxx", ".h", ".hh", ".hpp", ".inc"}
 SKIP_DIRS = {".git", "_build", "build", "dist", "__pycache__", ".venv", ".pytest_cache"}
@@ -395,7 +396,7 @@ def docs_reference_problems(root: Path, files: Optional[List[str]] = None) -> Li
     files = repo_files(root) if files is None else files
     out: List[str] = []
     for rel in files:
-        text = read_text(root / rel)
+        text = None if rel == SELF else read_text(root / rel)
         if text is None:
             continue
         for lineno, line in enumerate(text.splitlines(), 1):
@@ -468,7 +469,7 @@ def outside_reference_problems(root: Path, files: Optional[List[str]] = None) ->
     files = repo_files(root) if files is None else files
     out: List[str] = []
     for rel in files:
-        if rel.startswith("docs/") or (root / rel).resolve() == THIS:
+        if rel.startswith("docs/") or rel == SELF:
             continue
         text = read_text(root / rel)
         if text is None:
