@@ -443,8 +443,9 @@ def test_docs_references_exist():
 
 def test_docs_checker_reports_broken_references(tmp_path):
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs/a.md").write_text("# Title\n## Some `code` here\n```\n# not a heading\n```\n"
-                                        "[ok](b.md#b) [bad](b.md#nope) [gone](c.md) [web](https://x)\n")
+    (tmp_path / "docs/a.md").write_text(
+        "# Title\n## Some `code` here\n```\n# not a heading\n```\n"
+        "[ok](b.md#b) [bad](b.md#nope) [gone](c.md) [web](https://x)\n")
     (tmp_path / "docs/b.md").write_text("# B\n")
     (tmp_path / "x.cpp").write_text("// see docs/a.md#some-code-here and docs/a.md#not-a-heading,\n"
                                     "// docs/missing.md. siderolabs/docs/ignored.md\n")
