@@ -132,9 +132,54 @@ void init_config(py::module_& m) {
         return r + "])";
       });
 
-  m.def("parse_config", &MachineConfig::parse, py::arg("text"),
-        "Parse a multi-document machine config. Raises ConfigParseError.");
-  m.def("validate_config", &validate_text, py::arg("text"),
-        "Talos' validation errors for a config text ([] when valid; a parse error is one string).");
+  // Configs are bytes end to end: Talos decodes bytes, so invalid UTF-8 is go-yaml's error, not
+  // a Python decoding failure. str is accepted too (encoded as UTF-8).
+  auto text_of = [](const py::object& o) -> std::string {
+    if (py::isinstance<py::bytes>(o)) return o.cast<std::string>();
+    if (py::isinstance<py::str>(o)) return o.cast<std::string>();
+    throw py::type_error("a config is bytes or str, not " +
+                         std::string(py::str(o.get_type().attr("__name__"))));
+  };
+  auto version_of = [](const std::string& v) {
+    return v.empty() ? cryptnode::versions::default_version()
+                     : cryptnode::versions::Version::parse(v);
+  };
+  m.def(
+      "parse_config",
+      [=](const py::object& text, const std::string& talos_version) {
+        std::string t = text_of(text);
+        py::gil_scoped_release release;
+        return MachineConfig::parse(t, version_of(talos_version));
+      },
+      py::arg("text"), py::arg("talos_version") = "",
+      "Parse a multi-document machine config as that Talos version does (default: the newest "
+      "1.12). Raises ConfigParseError.");
+  m.def(
+      "validate_config",
+      [=](const py::object& text, const std::string& talos_version) {
+        std::string t = text_of(text);
+        py::gil_scoped_release release;
+        return validate_text(t, version_of(talos_version));
+      },
+      py::arg("text"), py::arg("talos_version") = "",
+      "Talos' validation errors for a config text ([] when valid; a parse error is one string).");
+  m.def(
+      "check_config",
+      [=](const py::object& text, const std::string& talos_version) {
+        std::string t = text_of(text);
+        Report r;
+        {
+          py::gil_scoped_release release;
+          r = check(t, version_of(talos_version));
+        }
+        py::dict d;
+        d["errors"] = r.errors;
+        d["warnings"] = r.warnings;
+        d["hints"] = r.hints;
+        return d;
+      },
+      py::arg("text"), py::arg("talos_version") = "",
+      "Talos' errors plus cryptnode's warnings (configs Talos accepts that lose data or fail at "
+      "boot) and hints: {'errors': [...], 'warnings': [...], 'hints': [...]}.");
   m.def("format_multierror", &format_multierror, py::arg("errors"));
 }

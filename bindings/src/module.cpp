@@ -7,6 +7,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "cryptnode native core (use the `cryptnode` package, not this module)";
   init_errors(m);
   init_config(m);
+  init_versions(m);
   init_node(m);
   init_kms(m);
 }

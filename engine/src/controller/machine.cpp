@@ -14,7 +14,7 @@ namespace cryptnode::controller {
 Machine::Machine(MachineSettings settings, MachineHost& host, Env& env, EventLog& log)
     : s_(std::make_unique<State>(std::move(settings), host, env, log)) {
   s_->uuid = s_->settings.uuid;
-  s_->ticker_origin_ms = env.clock().now_ms();
+  s_->ticker_origin_ms = s_->ticked_ms = env.clock().now_ms();
 }
 
 Machine::~Machine() = default;
@@ -52,15 +52,18 @@ void Machine::shutdown() {
   s_->teardown();
 }
 
+// The ticker fires every 30 s from the controller's start; a tick re-runs the controllers only
+// when a retryable error happened since the last one (Talos' shouldRetry).
+int64_t Machine::State::next_tick() const {
+  const int64_t after = std::max(ticked_ms, env.clock().now_ms());
+  return ticker_origin_ms + ((after - ticker_origin_ms) / kRetryIntervalMs + 1) * kRetryIntervalMs;
+}
+
 std::optional<int64_t> Machine::next_deadline_ms() const {
   std::optional<int64_t> next;
-  if (s_->should_retry) {
-    const int64_t now = s_->env.clock().now_ms();
-    const int64_t since = now - s_->ticker_origin_ms;
-    next = now + (kRetryIntervalMs - since % kRetryIntervalMs);
-    if (since > 0 && since % kRetryIntervalMs == 0) next = now;
-  }
-  if (s_->try_rollback_ms) next = next ? std::min(*next, *s_->try_rollback_ms) : *s_->try_rollback_ms;
+  if (s_->should_retry) next = s_->next_tick();
+  if (s_->try_rollback_ms)
+    next = next ? std::min(*next, *s_->try_rollback_ms) : *s_->try_rollback_ms;
   return next;
 }
 
@@ -77,8 +80,8 @@ void Machine::run_due_timers() {
       s.settle();
     }
   }
-  const int64_t since = now - s.ticker_origin_ms;
-  if (s.should_retry && since > 0 && since % kRetryIntervalMs == 0) {
+  if (s.should_retry && now > s.ticked_ms && (now - s.ticker_origin_ms) % kRetryIntervalMs == 0) {
+    s.ticked_ms = now;
     s.should_retry = false;
     s.note("retry", "30 s retry tick");
     s.settle();

@@ -41,7 +41,9 @@ struct Machine::State {
   std::optional<int64_t> try_rollback_ms;
 
   int64_t ticker_origin_ms = 0;  // the retry ticker started with the controller
+  int64_t ticked_ms = 0;         // the last tick that re-ran the controllers
   bool should_retry = false;     // a retryable error happened since the last tick
+  int64_t next_tick() const;     // the first tick after the last one and after now
 
   std::map<std::string, volume::VolumeSpec> specs;
   std::map<std::string, volume::VolumeStatus> statuses;

@@ -90,6 +90,9 @@ std::unique_ptr<Node> Node::open(const std::string& path_in, Env& env) {
   impl->path = path;
   impl->lock = std::make_unique<NodeLock>(impl->path, env);
   impl->settings = NodeSettings::from_json(*text, json_path);
+  // Holding the lock, anything a crashed owner left (mounts, the FUSE mapper, loop devices) is
+  // stale: clear it now rather than at the next power-on.
+  recover_hardware(impl->path, env);
   for (const auto& d : impl->settings.disks) {
     const std::string img = impl->path + "/disks/" + d.image;
     if (!env.exists(img))
