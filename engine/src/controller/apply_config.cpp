@@ -1,9 +1,10 @@
 // talosctl apply-config (ApplyConfiguration in internal/app/machined/internal/server/v1alpha1/
 // v1alpha1_server.go; docs/talos/apply-config-and-reset.md): validation first, then the mode
 // rules of the node's Talos version, maintenance mode (--insecure), and try with its rollback.
+#include "cryptnode/engine/controller/apply_config.h"
+
 #include <algorithm>
 
-#include "cryptnode/engine/controller/apply_config.h"
 #include "cryptnode/engine/error.h"
 #include "machine_state.h"
 

@@ -3,6 +3,7 @@
 // VolumeConfig/UserVolumeConfig changes are not compared at all, so they never force a reboot.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -54,19 +55,25 @@ YAML::Node v1alpha1(const std::string& text) {
   return YAML::Node();
 }
 
+// A missing side (key absent in one config) compares as different from anything present.
 void diff(const YAML::Node& a, const YAML::Node& b, const std::string& path,
           std::vector<std::string>& out) {
-  if (a.IsMap() && b.IsMap()) {
+  const bool has_a = a.IsDefined() && !a.IsNull(), has_b = b.IsDefined() && !b.IsNull();
+  if (has_a && has_b && a.IsMap() && b.IsMap()) {
     std::vector<std::string> keys;
     for (const auto& kv : a) keys.push_back(kv.first.as<std::string>(""));
     for (const auto& kv : b) {
       std::string k = kv.first.as<std::string>("");
-      if (!a[k]) keys.push_back(k);
+      if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
     }
-    for (const auto& k : keys) diff(a[k], b[k], path.empty() ? k : path + "." + k, out);
+    for (const auto& k : keys) {
+      const YAML::Node ca = a[k], cb = b[k];
+      diff(ca, cb, path.empty() ? k : path + "." + k, out);
+    }
     return;
   }
-  if (YAML::Dump(a) != YAML::Dump(b) && !allowed(path)) out.push_back(path.empty() ? "." : path);
+  const std::string da = has_a ? YAML::Dump(a) : "", db = has_b ? YAML::Dump(b) : "";
+  if (da != db && !allowed(path)) out.push_back(path.empty() ? "." : path);
 }
 
 }  // namespace

@@ -17,7 +17,7 @@
 
 namespace cryptnode::controller {
 
-constexpr int64_t kRetryIntervalMs = 30'000;      // the volume manager's retryTicker
+constexpr int64_t kRetryIntervalMs = 30'000;     // the volume manager's retryTicker
 constexpr int64_t kConfigTryTimeoutMs = 60'000;  // constants.ConfigTryTimeout
 
 struct Machine::State {
@@ -29,7 +29,7 @@ struct Machine::State {
   Env& env;
   EventLog& log;
 
-  std::string uuid;           // SMBIOS UUID, or META's 0x0f override
+  std::string uuid;            // SMBIOS UUID, or META's 0x0f override
   std::optional<Secret> salt;  // lockToSTATE salt, once STATE is ready
   bool maintenance = false;
   bool running = false;

@@ -7,8 +7,7 @@
 namespace cryptnode::controller {
 
 void Machine::State::load_or_create_salt() {
-  const std::string path =
-      statuses.at("STATE").mount_point + "/" + keys::kEncryptionSaltFilename;
+  const std::string path = statuses.at("STATE").mount_point + "/" + keys::kEncryptionSaltFilename;
   if (auto text = env.read_file(path)) {
     Secret bytes(*text);
     wipe(text->data(), text->size());

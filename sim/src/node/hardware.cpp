@@ -24,8 +24,7 @@ class NodeHardware final : public Hardware {
     env_.make_dirs(run_ + "/mnt", 0700);
     try {
       for (const auto& d : settings.disks)
-        disks_.push_back(
-            std::make_unique<AttachedDisk>(d.name, dir_ + "/disks/" + d.image, env_));
+        disks_.push_back(std::make_unique<AttachedDisk>(d.name, dir_ + "/disks/" + d.image, env_));
       backend_ = activation::make_activation_backend(settings.backend, run_, env_);
     } catch (...) {
       disks_.clear();

@@ -23,7 +23,7 @@ struct Node::Impl {
   std::unique_ptr<NodeLock> lock;
   controller::EventLog log;
 
-  std::unique_ptr<Hardware> hw;                   // non-null while powered on
+  std::unique_ptr<Hardware> hw;                  // non-null while powered on
   std::unique_ptr<controller::Machine> machine;  // Talos' controllers of this power-on
   std::string last_crash;
 

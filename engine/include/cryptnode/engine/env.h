@@ -111,8 +111,7 @@ class Env {
   virtual std::optional<std::string> read_file(const std::string& path) = 0;  // nullopt: absent
   // Writes `<path>.tmp` (mode), fsyncs it, renames it over `path` and fsyncs the directory: a
   // reader sees the old file or the new one, never a part.
-  virtual void write_file_atomic(const std::string& path, std::string_view data,
-                                 unsigned mode) = 0;
+  virtual void write_file_atomic(const std::string& path, std::string_view data, unsigned mode) = 0;
   // O_CREAT|O_EXCL: returns false (and writes nothing) when the file already exists.
   virtual bool create_file_exclusive(const std::string& path, std::string_view data,
                                      unsigned mode) = 0;
@@ -211,9 +210,7 @@ class EnvWrapper : public Env {
     return target_.create_file_exclusive(path, data, mode);
   }
   bool exists(const std::string& path) override { return target_.exists(path); }
-  void make_dirs(const std::string& path, unsigned mode) override {
-    target_.make_dirs(path, mode);
-  }
+  void make_dirs(const std::string& path, unsigned mode) override { target_.make_dirs(path, mode); }
   void remove(const std::string& path) override { target_.remove(path); }
   std::vector<std::string> list_dir(const std::string& path) override {
     return target_.list_dir(path);

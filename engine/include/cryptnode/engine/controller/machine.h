@@ -26,7 +26,7 @@
 namespace cryptnode::controller {
 
 struct MachineSettings {
-  std::string uuid;                   // SMBIOS system UUID (META 0x0f overrides it)
+  std::string uuid;  // SMBIOS system UUID (META 0x0f overrides it)
   luks2::Pbkdf pbkdf = luks2::Pbkdf::kFast;
   std::string talos_version = "1.12";
   std::string layout = "compact";  // compact (small test sizes) | talos (Talos' real sizes)
