@@ -18,7 +18,7 @@ def key(slot, body, lock=False):
     """A key entry: body is e.g. 'nodeID: {}' or 'static:\\n        passphrase: x'."""
     out = f"    - slot: {slot}\n      {body}\n"
     if lock:
-        out += "      lockToSTATE: true\n"
+        out += "      lockToState: true\n"
     return out
 
 

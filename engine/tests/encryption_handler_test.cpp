@@ -29,7 +29,7 @@ config::EncryptionSpec spec(const std::string& keys_yaml) {
 
 std::string nodeid(int slot, bool lock = false) {
   return "    - slot: " + std::to_string(slot) + "\n      nodeID: {}\n" +
-         (lock ? "      lockToSTATE: true\n" : "");
+         (lock ? "      lockToState: true\n" : "");
 }
 std::string static_key(int slot, const std::string& p) {
   return "    - slot: " + std::to_string(slot) + "\n      static:\n        passphrase: " + p + "\n";

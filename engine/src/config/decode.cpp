@@ -3,6 +3,7 @@
 // (type errors collected as "yaml: unmarshal errors:\n  line N: ..."), then
 // xyaml.CheckUnknownKeys ("unknown keys found during decoding:\n<yaml>"), each wrapped
 // "error decoding document <apiVersion>/<kind>/<name> (line N): ...".
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -22,13 +23,20 @@ namespace {
 using schema::Kind;
 using schema::Type;
 
-// cryptnode's own guards (Talos has no such limits; go-yaml has its own): 4 MiB of text, 1,000,000
-// nodes walked (alias bombs).
+// cryptnode's own guards (Talos has no such limits; go-yaml has its own: "document contains
+// excessive aliasing", "exceeded max depth of 10000"): 4 MiB of text, 250,000 nodes walked
+// (yaml-cpp shares an anchored node between its aliases, so walks expand alias bombs), and
+// yaml-cpp's nesting limit of 500 levels.
 constexpr size_t kMaxConfigBytes = 4 << 20;
-constexpr size_t kMaxNodes = 1'000'000;
+constexpr size_t kMaxNodes = 250'000;
 
 [[noreturn]] void fail(const std::string& message) {
   throw Error(Code::kConfigParse, message);
+}
+
+[[noreturn]] void too_complex() {
+  fail("machine config: too complex: more than " + std::to_string(kMaxNodes) +
+       " YAML nodes to walk (aliases?)");
 }
 
 struct Decoder {
@@ -37,7 +45,7 @@ struct Decoder {
   size_t budget = kMaxNodes;
 
   void spend() {
-    if (budget == 0) fail("machine config: too complex: more than 1000000 YAML nodes (aliases?)");
+    if (budget == 0) too_complex();
     --budget;
   }
 
@@ -167,6 +175,7 @@ struct Decoder {
 
   // xyaml.CheckUnknownKeys (siderolabs/gen xyaml/xyaml.go)
   std::shared_ptr<goyaml::Unknown> unknown(const YAML::Node& n, const Type& t) {
+    spend();
     using U = goyaml::Unknown;
     std::shared_ptr<U> out;
     if (n.IsMap() && (t.kind == Kind::kStruct || (t.kind == Kind::kAny && !t.fields.empty()))) {
@@ -403,6 +412,46 @@ Document build_document(const YAML::Node& m, const std::string& kind, std::strin
   return d;
 }
 
+// decoder.go decode(): the kind and version, walking every node of the top-level mapping (keys
+// and values alike, as Talos does: a scalar value "machine" also marks a v1alpha1 document, and
+// a value "kind" takes the next node as the kind). Returns the registry kind ("v1alpha1" for the
+// legacy document) or fails with Talos' text.
+std::string registered_kind(const YAML::Node& n, std::string_view src, const std::string& where) {
+  std::vector<YAML::Node> content;
+  for (const auto& kv : n) {
+    content.push_back(kv.first);
+    content.push_back(kv.second);
+  }
+  std::string kind, version;
+  for (size_t i = 0; i < content.size(); ++i) {
+    if (!content[i].IsScalar()) continue;
+    const std::string& v = content[i].Scalar();
+    if (v == "kind" || v == "apiVersion") {
+      if (i + 1 >= content.size())  // Go's index panic, recovered by parse()
+        fail("recovered: runtime error: index out of range [" + std::to_string(i + 1) +
+             "] with length " + std::to_string(content.size()));
+      const YAML::Node& value = content[i + 1];
+      if (value.IsMap() || value.IsSequence())
+        fail(where + (v == "kind" ? "kind" : "version") +
+             " decode: yaml: unmarshal errors:\n  line " + std::to_string(goyaml::line(value)) +
+             ": cannot unmarshal " + goyaml::tag(value, src) + " into string");
+      (v == "kind" ? kind : version) = str(value, src);
+    } else if (v == "machine" || v == "cluster" || v == "debug" || v == "persist") {
+      version = "v1alpha1";
+    }
+  }
+  if (version == "v1alpha1" && kind.empty()) return "v1alpha1";
+  if (kind.empty()) fail(where + "missing kind");
+  if (version.empty()) fail(where + "missing apiVersion");
+  bool modeled = false;
+  for (const auto& [k, dk] : kKinds) modeled |= kind == k;
+  bool other = false;
+  for (const char* k : kOtherKinds) other |= kind == k;
+  if (version != "v1alpha1" || (!modeled && !other))
+    fail(where + "\"" + kind + "\" \"" + version + "\": not registered");
+  return kind;
+}
+
 }  // namespace
 
 MachineConfig MachineConfig::parse(std::string_view yaml, const versions::Version& version) {
@@ -416,6 +465,9 @@ MachineConfig MachineConfig::parse(std::string_view yaml, const versions::Versio
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(cfg.text_);
+  } catch (const YAML::DeepRecursion& e) {
+    fail("machine config: too deeply nested: more than 500 levels (line " +
+         std::to_string(e.mark.line + 1) + ")");
   } catch (const YAML::ParserException& e) {
     fail("decode error: " + goyaml::parser_error(e));
   } catch (const YAML::Exception& e) {
@@ -426,37 +478,18 @@ MachineConfig MachineConfig::parse(std::string_view yaml, const versions::Versio
   for (const YAML::Node& n : docs) {
     if (is_null(n)) continue;  // an empty document
     if (!n.IsMap()) fail("expected a YAML document at line " + std::to_string(goyaml::line(n)));
-    const std::string api = n.IsMap() ? str(field(n, "apiVersion"), src) : "";
-    std::string kind = str(field(n, "kind"), src);
+    // decoder.go parse(): the document ID from the keys' values as written (findValue)
+    const std::string api = str(field(n, "apiVersion"), src);
+    const std::string kind_written = str(field(n, "kind"), src);
     const std::string name = str(field(n, "name"), src);
-    const std::string shown_kind = kind.empty() ? "v1alpha1" : kind;
-    const std::string id = api + "/" + shown_kind + "/" + name;
+    const std::string id =
+        api + "/" + (kind_written.empty() ? "v1alpha1" : kind_written) + "/" + name;
     const std::string where =
         "error decoding document " + id + " (line " + std::to_string(goyaml::line(n)) + "): ";
     if (!ids.insert(id).second)
       fail("duplicate document " + id + " is not allowed (line " + std::to_string(goyaml::line(n)) +
            ")");
-    // decoder.go decode(): the version from apiVersion, or v1alpha1 from its top-level keys
-    std::string version_key = api;
-    for (const char* k : {"machine", "cluster", "debug", "persist"})
-      if (field(n, k).IsDefined()) version_key = "v1alpha1";
-    std::string doc_kind;
-    if (version_key == "v1alpha1" && kind.empty()) {
-      doc_kind = "v1alpha1";
-    } else if (kind.empty()) {
-      fail(where + "missing kind");
-    } else if (version_key.empty()) {
-      fail(where + "missing apiVersion");
-    } else {
-      bool known = version_key == "v1alpha1";
-      bool modeled = false;
-      for (const auto& [k, dk] : kKinds) modeled |= kind == k;
-      bool other = false;
-      for (const char* k : kOtherKinds) other |= kind == k;
-      if (!known || (!modeled && !other))
-        fail(where + "\"" + kind + "\" \"" + version_key + "\": not registered");
-      doc_kind = kind;
-    }
+    const std::string doc_kind = registered_kind(n, src, where);
     const Type* type = schema::document_type(doc_kind, version);
     if (type) {
       Decoder dec;
@@ -468,8 +501,11 @@ MachineConfig MachineConfig::parse(std::string_view yaml, const versions::Versio
         fail(where + "error decoding " + (doc_kind == "v1alpha1" ? "" : doc_kind) + " to " +
              schema::registry_type(doc_kind) + ": " + msg);
       }
-      if (auto u = dec.unknown(n, *type))
-        fail(where + "unknown keys found during decoding:\n" + goyaml::marshal(*u, src));
+      if (auto u = dec.unknown(n, *type)) {
+        const auto summary = goyaml::marshal(*u, src, kMaxNodes, kMaxConfigBytes);
+        if (!summary) too_complex();
+        fail(where + "unknown keys found during decoding:\n" + *summary);
+      }
     }
     cfg.documents_.push_back(build_document(n, doc_kind, src));
   }

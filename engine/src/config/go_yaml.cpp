@@ -484,15 +484,32 @@ std::string scalar_text(const YAML::Node& n, std::string_view src, bool redact) 
   return double_quote(v);
 }
 
+// yaml-cpp shares an anchored node between its aliases, so walking the summary expands them; the
+// walk is bounded (go-yaml would print the aliases): a budget of nodes and of output bytes.
+struct Exhausted {};
+struct Budget {
+  size_t nodes;
+  size_t bytes;
+};
+thread_local Budget* budget = nullptr;
+
+void spend(const std::string& out) {
+  if (budget == nullptr) return;
+  if (budget->nodes == 0 || out.size() > budget->bytes) throw Exhausted{};
+  --budget->nodes;
+}
+
 void emit_node(std::string& out, const YAML::Node& n, std::string_view src, size_t indent,
                bool redact, bool inline_start);
 
 std::string flow(const YAML::Node& n, std::string_view src, bool redact) {
+  spend("");
   if (n.IsSequence()) {
     std::string out = "[";
     bool first = true;
     for (const auto& item : n) {
       out += (first ? "" : ", ") + flow(item, src, redact);
+      spend(out);
       first = false;
     }
     return out + "]";
@@ -513,6 +530,7 @@ std::string flow(const YAML::Node& n, std::string_view src, bool redact) {
 // Emits the value part after "key:" (or after "- ").
 void emit_value(std::string& out, const YAML::Node& n, std::string_view src, size_t indent,
                 bool redact) {
+  spend(out);
   if ((n.IsMap() || n.IsSequence()) && (n.Style() == YAML::EmitterStyle::Flow || n.size() == 0)) {
     out += " " + flow(n, src, redact) + "\n";
     return;
@@ -585,9 +603,18 @@ void emit_unknown(std::string& out, const Unknown& u, std::string_view src, size
 
 }  // namespace
 
-std::string marshal(const Unknown& root, std::string_view source) {
+std::optional<std::string> marshal(const Unknown& root, std::string_view source, size_t max_nodes,
+                                   size_t max_bytes) {
+  Budget b{max_nodes, max_bytes};
+  budget = &b;
   std::string out;
-  emit_unknown(out, root, source, 0, false);
+  try {
+    emit_unknown(out, root, source, 0, false);
+  } catch (const Exhausted&) {
+    budget = nullptr;
+    return std::nullopt;
+  }
+  budget = nullptr;
   return out;
 }
 

@@ -48,7 +48,10 @@ struct Unknown {
   YAML::Node node;
 };
 // yaml.Marshal(summary) with go-yaml's defaults (4-space indent). Values under a `passphrase`
-// key print as "<redacted>" (cryptnode's decision: Talos would echo the secret).
-std::string marshal(const Unknown& root, std::string_view source);
+// key print as "<redacted>" (cryptnode's decision: Talos would echo the secret). nullopt when
+// printing would visit more than `max_nodes` nodes or exceed `max_bytes` (an alias bomb: yaml-cpp
+// expands aliases where go-yaml prints "*anchor").
+std::optional<std::string> marshal(const Unknown& root, std::string_view source, size_t max_nodes,
+                                   size_t max_bytes);
 
 }  // namespace cryptnode::config::goyaml
