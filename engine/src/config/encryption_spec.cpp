@@ -1,5 +1,6 @@
 // EncryptionSpec / EncryptionKey accessors and Talos' EncryptionSpec.Validate()
 // (pkg/machinery/config/types/block/encryption.go).
+#include <cctype>
 #include <set>
 #include <string>
 
@@ -45,9 +46,14 @@ bool EncryptionSpec::is_zero() const {
 }
 
 bool EncryptionSpec::enabled() const {
-  // Legacy v1alpha1: an empty provider means luks2; an unknown one silently means none (the Go
-  // code ignores the parse error; TALOS-SPEC §1.2).
-  if (legacy) return provider.empty() || provider == "luks2";
+  // Legacy v1alpha1 (v1alpha1_provider.go EncryptionConfig.Provider()): an empty provider means
+  // luks2; otherwise EncryptionProviderTypeString, which matches case-insensitively, and an
+  // unknown name silently means none (the parse error is ignored; nothing validates it).
+  if (legacy) {
+    std::string lower;
+    for (char c : provider) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return lower.empty() || lower == "luks2";
+  }
   return provider == "luks2";
 }
 

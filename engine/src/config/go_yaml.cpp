@@ -527,17 +527,30 @@ std::string flow(const YAML::Node& n, std::string_view src, bool redact) {
   return scalar_text(n, src, redact);
 }
 
-// Emits the value part after "key:" (or after "- ").
+// go-yaml's emitter (internal/libyaml/emitter.go increaseIndentCompact, best indent 4, no compact
+// sequences): a block collection that is a mapping value (or the root) is indented to the next
+// multiple of 4 after its key's column; one that is a sequence item sits 2 columns after the "-",
+// on the same line.
+size_t block_indent(size_t key_indent) {
+  return 4 * ((key_indent + 4) / 4);
+}
+
+bool block_collection(const YAML::Node& n) {
+  return (n.IsMap() || n.IsSequence()) && n.Style() != YAML::EmitterStyle::Flow && n.size() > 0;
+}
+
+// Emits the value part after "key:" (or after "- "); `indent` is the key's (or the dash's)
+// column.
 void emit_value(std::string& out, const YAML::Node& n, std::string_view src, size_t indent,
                 bool redact) {
   spend(out);
-  if ((n.IsMap() || n.IsSequence()) && (n.Style() == YAML::EmitterStyle::Flow || n.size() == 0)) {
-    out += " " + flow(n, src, redact) + "\n";
-    return;
-  }
   if (n.IsMap() || n.IsSequence()) {
+    if (!block_collection(n)) {
+      out += " " + flow(n, src, redact) + "\n";
+      return;
+    }
     out += "\n";
-    emit_node(out, n, src, indent, redact, false);
+    emit_node(out, n, src, block_indent(indent), redact, false);
     return;
   }
   const std::string s = scalar_text(n, src, redact);
@@ -547,6 +560,8 @@ void emit_value(std::string& out, const YAML::Node& n, std::string_view src, siz
   out += "\n";
 }
 
+// A block collection whose entries sit at column `indent`; with inline_start the first entry
+// continues the current line (a sequence item's "- ").
 void emit_node(std::string& out, const YAML::Node& n, std::string_view src, size_t indent,
                bool redact, bool inline_start) {
   const std::string pad(indent, ' ');
@@ -555,17 +570,18 @@ void emit_node(std::string& out, const YAML::Node& n, std::string_view src, size
     for (const auto& kv : n) {
       const std::string k = kv.first.IsScalar() ? kv.first.Scalar() : "?";
       out += (inline_start && first ? "" : pad) + k + ":";
-      emit_value(out, kv.second, src, indent + 4, redact || k == "passphrase");
+      emit_value(out, kv.second, src, indent, redact || k == "passphrase");
       first = false;
     }
   } else if (n.IsSequence()) {
     for (const auto& item : n) {
       out += (inline_start && first ? "" : pad) + "-";
-      if (item.IsMap() && item.size() > 0 && item.Style() != YAML::EmitterStyle::Flow) {
+      if (block_collection(item)) {
+        spend(out);
         out += " ";
         emit_node(out, item, src, indent + 2, redact, true);
       } else {
-        emit_value(out, item, src, indent + 2, redact);
+        emit_value(out, item, src, indent, redact);
       }
       first = false;
     }
@@ -585,12 +601,12 @@ void emit_unknown(std::string& out, const Unknown& u, std::string_view src, size
       out += (inline_start && first ? "" : pad) + k + ":";
       first = false;
       if (v.kind == Unknown::kNode) {
-        emit_value(out, v.node, src, indent + 4, k == "passphrase");
+        emit_value(out, v.node, src, indent, k == "passphrase");
       } else if (v.kind == Unknown::kMap && v.map_entries.empty()) {
         out += " {}\n";
       } else {
         out += "\n";
-        emit_unknown(out, v, src, indent + 4, false);
+        emit_unknown(out, v, src, block_indent(indent), false);
       }
     }
   } else if (u.kind == Unknown::kList) {

@@ -19,8 +19,15 @@ void append(std::vector<std::string>& out, const std::vector<std::string>& more)
   out.insert(out.end(), more.begin(), more.end());
 }
 
-// v1alpha1_validation.go: machine.systemDiskEncryption, EPHEMERAL then STATE, every present
-// section (whatever its provider).
+// v1alpha1_validation.go (Config.Validate, release-1.12 = release-1.14): the rules on
+// machine.systemDiskEncryption, EPHEMERAL then STATE, for every present section whatever its
+// provider: "no encryption keys provided", "encryption key slot N is already in use", "encryption
+// key at slot N doesn't have the configuration parameters". They are the only encryption rules of
+// that file. The rest of Config.Validate (machine type, CA, cluster endpoint, network, kubelet,
+// ...) is not modelled: cryptnode keeps those parts of the v1alpha1 document opaque and never
+// reports their errors (e.g. "machine instructions are required" for a document without
+// `machine`). A null key entry (`keys: [~]`) makes Talos' validation dereference a nil key; the
+// decoder drops such entries instead.
 std::vector<std::string> validate_legacy(const Document& d) {
   std::vector<std::string> errs;
   for (const char* label : {"EPHEMERAL", "STATE"}) {
