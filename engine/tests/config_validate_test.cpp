@@ -370,3 +370,71 @@ TEST(SeedSpelling, LockToSTATEIsAnUnknownKeyWithAHint) {
   EXPECT_TRUE(ok.hints.empty());
   EXPECT_TRUE(MachineConfig::parse(fixed).encryption_for("EPHEMERAL")->keys[0].locked_to_state());
 }
+
+// --- cryptnode's warnings: configs Talos accepts that a real node mishandles (lint.cpp) ----------
+
+namespace {
+
+Report check_keys(const std::string& keys) {
+  return check(
+      volume("VolumeConfig", "EPHEMERAL", "encryption:\n  provider: luks2\n  keys:\n" + keys),
+      versions::default_version());
+}
+
+}  // namespace
+
+TEST(Lint, SlotMinusOneAloneLosesTheVolume) {
+  const Report r = check_keys("    - slot: -1\n      nodeID: {}\n");
+  EXPECT_TRUE(r.errors.empty()) << joined(r.errors);  // Talos accepts it
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].rfind("VolumeConfig/EPHEMERAL key slot -1: ", 0), 0u) << r.warnings[0];
+  EXPECT_NE(r.warnings[0].find("No usable keyslot is available."), std::string::npos);
+}
+
+TEST(Lint, SlotMinusOneWithOtherKeysFailsItsSync) {
+  const Report r = check_keys("    - slot: -1\n      nodeID: {}\n    - slot: 1\n      tpm: {}\n");
+  EXPECT_TRUE(r.errors.empty()) << joined(r.errors);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("error removing key slot 0: encryption key rejected"),
+            std::string::npos)
+      << r.warnings[0];
+}
+
+TEST(Lint, SlotOutOfRangeQuotesCryptsetup) {
+  const Report r = check_keys("    - slot: 32\n      nodeID: {}\n    - slot: -2\n      tpm: {}\n");
+  EXPECT_TRUE(r.errors.empty()) << joined(r.errors);
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_NE(r.warnings[0].find("\"Key slot 32 is invalid, please select between 0 and 31.\""),
+            std::string::npos)
+      << r.warnings[0];
+  EXPECT_NE(r.warnings[1].find("\"Key slot is invalid.\""), std::string::npos) << r.warnings[1];
+}
+
+TEST(Lint, EmptyStaticPassphrase) {
+  const Report r = check_keys("    - slot: 0\n      static:\n        passphrase: \"\"\n");
+  EXPECT_TRUE(r.errors.empty()) << joined(r.errors);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("\"Nothing to read on input.\""), std::string::npos)
+      << r.warnings[0];
+  // The same in the legacy v1alpha1 section.
+  const Report legacy = check(
+      "version: v1alpha1\nmachine:\n  systemDiskEncryption:\n    state:\n      keys:\n"
+      "        - slot: 0\n          static:\n            passphrase: \"\"\n",
+      versions::default_version());
+  ASSERT_EQ(legacy.warnings.size(), 1u);
+  EXPECT_EQ(legacy.warnings[0].rfind("v1alpha1 systemDiskEncryption.state key slot 0: ", 0), 0u);
+}
+
+TEST(Lint, OrdinaryKeysAreQuiet) {
+  EXPECT_TRUE(check_keys("    - slot: 0\n      nodeID: {}\n    - slot: 31\n      static:\n"
+                         "        passphrase: x\n")
+                  .warnings.empty());
+}
+
+TEST(LegacyV1Alpha1, ProviderIsCaseInsensitive) {
+  // v1alpha1_provider.go Provider(): EncryptionProviderTypeString matches case-insensitively.
+  auto cfg = MachineConfig::parse(
+      "version: v1alpha1\nmachine:\n  systemDiskEncryption:\n    state:\n      provider: LUKS2\n"
+      "      keys:\n        - nodeID: {}\n");
+  EXPECT_TRUE(cfg.encryption_for("STATE"));
+}
