@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_map>
 
 #include "cryptnode/engine/config.h"
 #include "cryptnode/engine/error.h"
@@ -68,17 +69,33 @@ struct Decoder {
     terrors.push_back("line " + std::to_string(line_of(n, key_line)) + ": " + what);
   }
 
+  // go-yaml decoder.mapping (uniqueKeys): every later key equal to an earlier one, in go-yaml's
+  // order (outer loop over the earlier key); found through a hash map instead of go-yaml's
+  // quadratic scan, each reported error spending the walk budget.
   bool duplicates(const YAML::Node& n) {
     const size_t before = terrors.size();
-    std::vector<std::pair<std::string, int>> keys;
-    for (const auto& kv : n)
-      keys.emplace_back(kv.first.IsScalar() ? kv.first.Scalar() : "", goyaml::line(kv.first));
-    for (size_t i = 0; i < keys.size(); ++i)
-      for (size_t j = i + 1; j < keys.size(); ++j)
-        if (keys[i].first == keys[j].first)
-          terrors.push_back("line " + std::to_string(keys[j].second) + ": mapping key \"" +
-                            keys[j].first + "\" already defined at line " +
-                            std::to_string(keys[i].second));
+    std::vector<std::pair<std::string, int>> keys;  // kind + value, line
+    std::unordered_map<std::string, std::vector<size_t>> same;
+    for (const auto& kv : n) {
+      spend();
+      const std::string id = kv.first.IsScalar()     ? "s" + kv.first.Scalar()
+                             : kv.first.IsMap()      ? std::string("m")
+                             : kv.first.IsSequence() ? std::string("q")
+                                                     : std::string("s");
+      same[id].push_back(keys.size());
+      keys.emplace_back(id, goyaml::line(kv.first));
+    }
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const std::vector<size_t>& group = same[keys[i].first];
+      if (group.size() < 2) continue;
+      for (size_t j : group) {
+        if (j <= i) continue;
+        spend();
+        terrors.push_back("line " + std::to_string(keys[j].second) + ": mapping key " +
+                          goyaml::quote(keys[j].first.substr(1)) + " already defined at line " +
+                          std::to_string(keys[i].second));
+      }
+    }
     return terrors.size() > before;
   }
 
@@ -448,7 +465,7 @@ std::string registered_kind(const YAML::Node& n, std::string_view src, const std
   bool other = false;
   for (const char* k : kOtherKinds) other |= kind == k;
   if (version != "v1alpha1" || (!modeled && !other))
-    fail(where + "\"" + kind + "\" \"" + version + "\": not registered");
+    fail(where + goyaml::quote(kind) + " " + goyaml::quote(version) + ": not registered");
   return kind;
 }
 

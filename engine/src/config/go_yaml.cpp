@@ -235,6 +235,52 @@ std::string parser_error(const YAML::ParserException& e) {
   return "yaml: " + where + msg;
 }
 
+std::string quote(std::string_view s) {
+  static const char* const kHex = "0123456789abcdef";
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '\a':
+        out += "\\a";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\v':
+        out += "\\v";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\x";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xf];
+        } else {
+          out += ch;  // printable ASCII and UTF-8 (the reader rejected invalid UTF-8)
+        }
+    }
+  }
+  return out + "\"";
+}
+
 bool quoted(const YAML::Node& n, std::string_view source) {
   if (!n.IsScalar()) return false;
   if (n.Tag() == "!") {

@@ -37,6 +37,9 @@ struct Resolved {
 Resolved resolve(const YAML::Node& n, std::string_view source);
 
 bool quoted(const YAML::Node& n, std::string_view source);
+
+// Go's strconv.Quote (fmt's %q and %#v of a string) for UTF-8 text: "\"a\\\"b\"".
+std::string quote(std::string_view s);
 int line(const YAML::Node& n);  // 1-based (go-yaml Node.Line)
 
 // The unknown-keys summary: a tree of maps (sorted as go-yaml sorts map keys), lists and
