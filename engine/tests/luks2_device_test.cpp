@@ -2,6 +2,7 @@
 // (TALOS-SPEC.md §5), and Talos' header validation with its exact texts.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -13,9 +14,9 @@
 using namespace cryptnode;
 using namespace cryptnode::luks2;
 using cryptnode::testing::cli_opens;
-using cryptnode::testing::ScratchLoop;
 using cryptnode::testing::run;
 using cryptnode::testing::ScratchFile;
+using cryptnode::testing::ScratchLoop;
 
 namespace {
 
@@ -176,6 +177,127 @@ TEST(Luks2, ProductionPbkdfIsCryptsetupsDefault) {
   EXPECT_EQ(kdf["type"], "argon2id");
   EXPECT_GT(kdf["memory"].get<int>(), 32);  // benchmarked, far above the fast profile's 32 KiB
   EXPECT_TRUE(d.check_key(0, S("prod")));
+}
+
+// --- the one cipher and perf-option list, libcryptsetup's log, activation -----------------------
+
+TEST(Luks2, CipherAndPerfOptionTables) {
+  ASSERT_NE(find_cipher("aes-xts-plain64"), nullptr);
+  EXPECT_EQ(find_cipher("aes-xts-plain64")->default_key_bits, 512u);
+  EXPECT_TRUE(find_cipher("aes-xts-plain64")->userspace);
+  for (const char* c : {"xchacha12,aes-adiantum-plain64", "xchacha20,aes-adiantum-plain64"}) {
+    ASSERT_NE(find_cipher(c), nullptr) << c;
+    EXPECT_EQ(find_cipher(c)->default_key_bits, 256u);
+    EXPECT_FALSE(find_cipher(c)->userspace);
+  }
+  EXPECT_EQ(find_cipher(""), nullptr);
+  try {
+    parse_cipher("aes-cbc-essiv:sha256");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "unknown cipher kind aes-cbc-essiv:sha256");
+  }
+  EXPECT_EQ(perf_flags({}), 0u);
+  EXPECT_EQ(perf_flags({"no_read_workqueue", "no_write_workqueue", "same_cpu_crypt"}),
+            (1u << 24) | (1u << 25) | (1u << 6));
+  try {
+    perf_flags({"same_cpu_crypt", "submit_from_crypt_cpus"});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Code::kInvalidArgument);
+    EXPECT_STREQ(e.what(), "invalid perf option submit_from_crypt_cpus");
+  }
+}
+
+TEST(Luks2, FormatValidatesPerfOptionsAndSizesTheSegment) {
+  ScratchFile img(kSize);
+  FormatOptions o;
+  o.perf_options = {"no_read_workqueue", "fast_please"};
+  try {
+    Device::format(img.path(), 0, S("k"), o, Env::posix());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "invalid luks performance options: invalid perf option fast_please");
+  }
+  EXPECT_NE(run({"cryptsetup", "isLuks", img.path()}).status, 0);  // nothing written
+  o.perf_options = {"no_read_workqueue", "same_cpu_crypt"};
+  Device d = Device::format(img.path(), 0, S("k"), o, Env::posix());
+  EXPECT_EQ(d.data_size(), std::nullopt);  // dynamic: to the end of the device
+  EXPECT_EQ(d.data_offset(), 16u << 20);
+}
+
+TEST(Luks2, LibcryptsetupLogGoesToTheSinkNeverToStderr) {
+  ScratchFile img(kSize);
+  { Device::format(img.path(), 0, S("k"), {}, Env::posix()); }
+  std::vector<std::pair<LogLevel, std::string>> lines;
+  Device d = Device::load(
+      img.path(), [&](LogLevel l, const std::string& line) { lines.emplace_back(l, line); });
+  EXPECT_THROW(d.kill_slot(40), Error);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back().first, LogLevel::kError);
+  EXPECT_EQ(lines.back().second, "Key slot 40 is invalid.");  // no trailing newline
+  Device moved = std::move(d);                                // the sink moves with the device
+  lines.clear();
+  EXPECT_THROW(moved.kill_slot(41), Error);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].second, "Key slot 41 is invalid.");
+  EXPECT_FALSE(moved.check_key(0, S("wrong")));
+  for (const auto& [l, line] : lines) EXPECT_EQ(line.find("wrong"), std::string::npos);
+
+  // Without a sink: dropped, where libcryptsetup would print it to stderr.
+  ::testing::internal::CaptureStderr();
+  {
+    Device quiet = Device::load(img.path());
+    EXPECT_THROW(quiet.kill_slot(40), Error);
+    EXPECT_THROW(Device::load(img.dir() + "/absent.img"), Error);
+  }
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+}
+
+TEST(Luks2, ActivateThroughTheDevice) {
+  ScratchFile img(kSize);
+  ScratchLoop loop(img.path());
+  { Device::format(loop.path(), 0, S("k"), {}, Env::posix()); }
+  std::vector<std::string> lines;
+  Device d = Device::load(loop.path(), [&](LogLevel, const std::string& l) { lines.push_back(l); });
+  ActivateOptions bad;
+  bad.perf_options = {"fast_please"};
+  try {
+    d.activate("luks2-act-test", 0, S("k"), bad);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "invalid luks performance options: invalid perf option fast_please");
+  }
+  EXPECT_FALSE(Device::active("luks2-act-test"));
+  EXPECT_NO_THROW(Device::deactivate("luks2-act-test"));  // not active: not an error
+  ActivateOptions o;
+  o.perf_options = {"no_read_workqueue", "no_write_workqueue"};
+  std::ifstream misc("/proc/misc");
+  const std::string devices((std::istreambuf_iterator<char>(misc)),
+                            std::istreambuf_iterator<char>());
+  if (!std::filesystem::exists("/dev/mapper/control") ||
+      devices.find("device-mapper") == std::string::npos) {  // no device-mapper on this host
+    try {
+      d.activate("luks2-act-test", 0, S("k"), o);
+      FAIL();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Code::kIO);
+      EXPECT_NE(std::string(e.what()).find("luks2-act-test"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(lines.empty());  // libcryptsetup said why, into the sink
+    return;
+  }
+  try {
+    d.activate("luks2-act-test", 0, S("wrong"), o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Code::kKeyRejected);
+  }
+  d.activate("luks2-act-test", 0, S("k"), o);
+  EXPECT_TRUE(Device::active("luks2-act-test"));
+  EXPECT_THROW(d.activate("luks2-act-test", 0, S("k"), o), Error);
+  Device::deactivate("luks2-act-test");
+  EXPECT_FALSE(Device::active("luks2-act-test"));
 }
 
 // --- bad input ---------------------------------------------------------------------------------

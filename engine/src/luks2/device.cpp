@@ -1,16 +1,49 @@
 #include <libcryptsetup.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/luks2.h"
 
 namespace cryptnode::luks2 {
+
+static_assert(kPerfOptions[0].activate_flag == CRYPT_ACTIVATE_NO_READ_WORKQUEUE);
+static_assert(kPerfOptions[1].activate_flag == CRYPT_ACTIVATE_NO_WRITE_WORKQUEUE);
+static_assert(kPerfOptions[2].activate_flag == CRYPT_ACTIVATE_SAME_CPU_CRYPT);
+
 namespace {
 
 constexpr const char* kKeyRejected = "encryption key rejected";
+constexpr const char* kBusy = "mapped device is still in use";
+
+// libcryptsetup's log: messages of a crypt_device go to its Device's sink; those without one
+// (before crypt_init returns, crypt_status) to the default callback, which drops them instead of
+// printing them to stderr.
+void log_to_sink(int level, const char* msg, void* usrptr) {
+  auto* sink = static_cast<LogSink*>(usrptr);
+  if (!sink || !*sink || !msg) return;
+  std::string line(msg);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  if (line.empty()) return;
+  LogLevel l = level == CRYPT_LOG_ERROR     ? LogLevel::kError
+               : level == CRYPT_LOG_VERBOSE ? LogLevel::kVerbose
+               : level == CRYPT_LOG_NORMAL  ? LogLevel::kNormal
+                                            : LogLevel::kDebug;
+  try {
+    (*sink)(l, line);
+  } catch (...) {
+    // A failing sink must not unwind through libcryptsetup's C frames.
+  }
+}
+
+void drop_default_log() {
+  static std::once_flag once;
+  std::call_once(once, [] { crypt_set_log_callback(nullptr, log_to_sink, nullptr); });
+}
 
 crypt_pbkdf_type fast_pbkdf() {
   crypt_pbkdf_type p{};
@@ -34,23 +67,47 @@ void set_pbkdf(crypt_device* cd, Pbkdf pbkdf) {
   if (r < 0) throw_errno("crypt_set_pbkdf_type", -r);
 }
 
-void split_cipher(const std::string& spec, std::string& cipher, std::string& mode) {
-  // "aes-xts-plain64" -> ("aes", "xts-plain64"); "xchacha12,aes-adiantum-plain64" ->
-  // ("xchacha12,aes", "adiantum-plain64"), as cryptsetup's parser does.
-  size_t dash = spec.find('-', spec.find(',') == std::string::npos ? 0 : spec.find(','));
-  if (dash == std::string::npos) throw Error(Code::kInvalidArgument, "invalid cipher " + spec);
-  cipher = spec.substr(0, dash);
-  mode = spec.substr(dash + 1);
-}
-
-crypt_device* init(const std::string& path) {
+crypt_device* init(const std::string& path, LogSink* log) {
+  drop_default_log();
   crypt_device* cd = nullptr;
   int r = crypt_init(&cd, path.c_str());
   if (r < 0) throw_errno(path, -r);
+  crypt_set_log_callback(cd, log_to_sink, log);
   return cd;
 }
 
+std::unique_ptr<LogSink> own(LogSink log) {
+  return log ? std::make_unique<LogSink>(std::move(log)) : nullptr;
+}
+
 }  // namespace
+
+const CipherSpec* find_cipher(std::string_view name) {
+  for (const auto& c : kCiphers)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+const CipherSpec& parse_cipher(std::string_view name) {
+  if (const CipherSpec* c = find_cipher(name)) return *c;
+  throw Error(Code::kInvalidArgument, "unknown cipher kind " + std::string(name));
+}
+
+const PerfOption* find_perf_option(std::string_view name) {
+  for (const auto& p : kPerfOptions)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+uint32_t perf_flags(const std::vector<std::string>& options) {
+  uint32_t flags = 0;
+  for (const auto& o : options) {
+    const PerfOption* p = find_perf_option(o);
+    if (!p) throw Error(Code::kInvalidArgument, "invalid perf option " + o);
+    flags |= p->activate_flag;
+  }
+  return flags;
+}
 
 Pbkdf parse_pbkdf(const std::string& name) {
   if (name == "fast") return Pbkdf::kFast;
@@ -58,7 +115,10 @@ Pbkdf parse_pbkdf(const std::string& name) {
   throw Error(Code::kInvalidArgument, "pbkdf \"" + name + "\" is not one of fast, production");
 }
 
-Device::Device(Device&& o) noexcept : path_(std::move(o.path_)), cd_(o.cd_) {
+Device::Device(std::string path, crypt_device* cd, std::unique_ptr<LogSink> log)
+    : path_(std::move(path)), cd_(cd), log_(std::move(log)) {}
+Device::Device(Device&& o) noexcept
+    : path_(std::move(o.path_)), cd_(o.cd_), log_(std::move(o.log_)) {
   o.cd_ = nullptr;
 }
 Device& Device::operator=(Device&& o) noexcept {
@@ -66,6 +126,7 @@ Device& Device::operator=(Device&& o) noexcept {
     if (cd_) crypt_free(cd_);
     path_ = std::move(o.path_);
     cd_ = o.cd_;
+    log_ = std::move(o.log_);  // after crypt_free: libcryptsetup held the old sink's address
     o.cd_ = nullptr;
   }
   return *this;
@@ -75,7 +136,12 @@ Device::~Device() {
 }
 
 Device Device::load(const std::string& path) {
-  crypt_device* cd = init(path);
+  return load(path, LogSink());
+}
+
+Device Device::load(const std::string& path, LogSink log) {
+  auto sink = own(std::move(log));
+  crypt_device* cd = init(path, sink.get());
   int r = crypt_load(cd, CRYPT_LUKS2, nullptr);
   if (r < 0) {
     crypt_free(cd);
@@ -83,19 +149,25 @@ Device Device::load(const std::string& path) {
       throw Error(Code::kInvalidArgument, path + " is not a LUKS2 device");
     throw_errno(path + ": crypt_load", -r);
   }
-  return Device(path, cd);
+  return Device(path, cd, std::move(sink));
 }
 
 Device Device::format(const std::string& path, int slot, const Secret& passphrase,
                       const FormatOptions& o, Env& env) {
-  const std::string spec = o.cipher.empty() ? "aes-xts-plain64" : o.cipher;
-  if (spec != "aes-xts-plain64" && spec != "xchacha12,aes-adiantum-plain64" &&
-      spec != "xchacha20,aes-adiantum-plain64")
-    throw Error(Code::kInvalidArgument, "failed to parse cipher kind: unknown cipher kind " + spec);
-  std::string cipher, mode;
-  split_cipher(spec, cipher, mode);
-  uint64_t bits = o.key_size_bits ? o.key_size_bits : (spec == "aes-xts-plain64" ? 512 : 256);
-  Device d(path, init(path));
+  const CipherSpec* spec = find_cipher(o.cipher.empty() ? kDefaultCipher : o.cipher);
+  if (!spec)
+    throw Error(Code::kInvalidArgument,
+                "failed to parse cipher kind: unknown cipher kind " + o.cipher);
+  try {
+    perf_flags(o.perf_options);
+  } catch (const Error& e) {
+    throw e.wrap("invalid luks performance options");
+  }
+  const std::string cipher(spec->cipher), mode(spec->mode);
+  uint64_t bits = o.key_size_bits ? o.key_size_bits : spec->default_key_bits;
+  auto sink = own(o.log);
+  LogSink* sink_ptr = sink.get();
+  Device d(path, init(path, sink_ptr), std::move(sink));
   set_pbkdf(d.cd_, o.pbkdf);
   crypt_params_luks2 params{};
   params.sector_size = o.sector_size ? o.sector_size : 512;
@@ -193,6 +265,24 @@ std::string Device::header_json() {
 uint64_t Device::data_offset() const {
   return crypt_get_data_offset(cd_) * 512;
 }
+std::optional<uint64_t> Device::data_size() {
+  // The segment LUKS2 maps (segments."0"; cryptnode never reencrypts, so there is one).
+  auto meta = nlohmann::json::parse(header_json(), nullptr, false);
+  const auto* seg = meta.is_object() && meta.contains("segments") && meta["segments"].is_object() &&
+                            meta["segments"].contains("0")
+                        ? &meta["segments"]["0"]
+                        : nullptr;
+  if (!seg || !seg->contains("size") || !(*seg)["size"].is_string())
+    throw Error(Code::kCorrupt, path_ + ": LUKS2 header has no data segment");
+  const std::string size = (*seg)["size"];
+  if (size == "dynamic") return std::nullopt;
+  try {
+    return std::stoull(size);
+  } catch (const std::exception&) {
+    throw Error(Code::kCorrupt, path_ + ": invalid LUKS2 data segment size \"" + size + "\"");
+  }
+}
+
 uint32_t Device::sector_size() const {
   return static_cast<uint32_t>(crypt_get_sector_size(cd_));
 }
@@ -201,6 +291,41 @@ std::string Device::cipher() const {
 }
 int Device::volume_key_bits() const {
   return crypt_get_volume_key_size(cd_) * 8;
+}
+
+void Device::activate(const std::string& name, int slot, const Secret& passphrase,
+                      const ActivateOptions& o) {
+  uint32_t flags;
+  try {
+    flags = perf_flags(o.perf_options);
+  } catch (const Error& e) {
+    throw e.wrap("invalid luks performance options");
+  }
+  if (o.allow_discards) flags |= CRYPT_ACTIVATE_ALLOW_DISCARDS;
+  if (o.read_only) flags |= CRYPT_ACTIVATE_READONLY;
+  int r = crypt_activate_by_passphrase(cd_, name.c_str(), slot, passphrase.view().data(),
+                                       passphrase.size(), flags);
+  if (r == -EPERM || r == -ENOENT) throw Error(Code::kKeyRejected, kKeyRejected);
+  if (r == -EBUSY || r == -EEXIST) throw Error(Code::kDeviceBusy, kBusy);
+  if (r < 0) throw_errno("luksOpen " + path_ + " " + name, -r);
+}
+
+void Device::deactivate(const std::string& name, const LogSink& log) {
+  drop_default_log();
+  crypt_device* cd = nullptr;
+  if (crypt_init_by_name(&cd, name.c_str()) != 0) return;  // not active
+  LogSink sink = log;
+  crypt_set_log_callback(cd, log_to_sink, &sink);
+  int r = crypt_deactivate(cd, name.c_str());
+  crypt_free(cd);
+  if (r == -EBUSY) throw Error(Code::kDeviceBusy, kBusy);
+  if (r < 0 && r != -ENODEV) throw_errno("luksClose " + name, -r);
+}
+
+bool Device::active(const std::string& name) {
+  drop_default_log();
+  crypt_status_info s = crypt_status(nullptr, name.c_str());
+  return s == CRYPT_ACTIVE || s == CRYPT_BUSY;
 }
 
 void wipe_header(const std::string& path, Env& env) {

@@ -1,0 +1,96 @@
+#include "sector_file.h"
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "cryptnode/engine/error.h"
+
+namespace cryptnode::activation {
+namespace {
+
+// The ciphertext of one request: a buffer per thread that grows to the largest request and is
+// then reused (FUSE requests are at most 1 MiB). It never holds plaintext after a request.
+uint8_t* scratch(size_t n) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < n) {
+    buf.clear();
+    buf.shrink_to_fit();
+    buf.resize(n);
+  }
+  return buf.data();
+}
+
+}  // namespace
+
+SectorFile::SectorFile(std::unique_ptr<BlockDevice> device, SegmentLayout layout,
+                       std::unique_ptr<Xts> xts, bool read_only)
+    : device_(std::move(device)), layout_(layout), xts_(std::move(xts)), read_only_(read_only) {}
+
+void SectorFile::read_sectors(uint64_t a, uint64_t b, uint8_t* out) {
+  device_->read_at(layout_.offset + a, out, b - a);
+  if (xts_) xts_->decrypt(a, out, out, b - a);
+}
+
+ssize_t SectorFile::read(uint64_t off, uint8_t* out, size_t len) {
+  if (off >= layout_.size) return 0;
+  len = static_cast<size_t>(std::min<uint64_t>(len, layout_.size - off));
+  try {
+    const uint64_t ss = layout_.sector;
+    const uint64_t a = off / ss * ss, b = (off + len + ss - 1) / ss * ss;
+    if (!xts_) {
+      device_->read_at(layout_.offset + off, out, len);
+    } else if (a == off && b == off + len) {
+      read_sectors(a, b, out);  // decrypted in place, in the caller's buffer
+    } else {
+      uint8_t* tmp = scratch(b - a);
+      read_sectors(a, b, tmp);
+      std::memcpy(out, tmp + (off - a), len);
+      wipe(tmp, b - a);
+    }
+  } catch (const std::exception&) {
+    return -EIO;
+  }
+  return static_cast<ssize_t>(len);
+}
+
+ssize_t SectorFile::write(uint64_t off, const uint8_t* in, size_t len) {
+  if (read_only_) return -EROFS;
+  if (off >= layout_.size) return -ENOSPC;
+  len = static_cast<size_t>(std::min<uint64_t>(len, layout_.size - off));
+  try {
+    const uint64_t ss = layout_.sector;
+    const uint64_t a = off / ss * ss, b = (off + len + ss - 1) / ss * ss;
+    if (!xts_) {
+      device_->write_at(layout_.offset + off, in, len);
+    } else if (a == off && b == off + len) {
+      std::shared_lock<std::shared_mutex> l(rmw_);
+      uint8_t* tmp = scratch(len);
+      xts_->encrypt(a, in, tmp, len);  // out of place: the request's buffer stays as it came
+      device_->write_at(layout_.offset + a, tmp, len);
+    } else {
+      std::unique_lock<std::shared_mutex> l(rmw_);
+      uint8_t* tmp = scratch(b - a);
+      if (off != a) read_sectors(a, a + ss, tmp);
+      if (off + len != b && (b - ss != a || off == a)) read_sectors(b - ss, b, tmp + (b - ss - a));
+      std::memcpy(tmp + (off - a), in, len);
+      xts_->encrypt(a, tmp, tmp, b - a);
+      device_->write_at(layout_.offset + a, tmp, b - a);
+    }
+  } catch (const std::exception&) {
+    return -EIO;
+  }
+  return static_cast<ssize_t>(len);
+}
+
+int SectorFile::sync() {
+  try {
+    device_->sync();
+  } catch (const std::exception&) {
+    return -EIO;
+  }
+  return 0;
+}
+
+}  // namespace cryptnode::activation
