@@ -15,7 +15,9 @@ Error rc_error(TSS2_RC rc, std::string_view prefix) {
   std::string msg(prefix);
   if (!msg.empty()) msg += ": ";
   msg += rc_text(rc);
-  const bool tcti = (rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER;
+  // After a transport failure ESYS refuses every further call with BAD_SEQUENCE.
+  const bool tcti =
+      (rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER || rc == TSS2_ESYS_RC_BAD_SEQUENCE;
   return Error(tcti ? Code::kUnavailable : Code::kFailedPrecondition, msg);
 }
 

@@ -55,7 +55,7 @@ Bytes go_base64_decode(const std::string& s) {
       if (have == 2) {
         while (j < s.size() && (s[j] == '\r' || s[j] == '\n')) ++j;
         if (j >= s.size()) corrupt_at(s.size());
-        if (s[j] != '=') corrupt_at(j);
+        if (s[j] != '=') corrupt_at(j - 1);
         ++j;
       }
       while (j < s.size() && (s[j] == '\r' || s[j] == '\n')) ++j;
@@ -80,7 +80,7 @@ Bytes go_base64_decode(const std::string& s) {
       have = 0;
     }
   }
-  if (have != 0) corrupt_at(have == 1 ? quantum_at : s.size());
+  if (have != 0) corrupt_at(quantum_at);  // an unpadded final quantum
   return out;
 }
 

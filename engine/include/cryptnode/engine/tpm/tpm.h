@@ -11,7 +11,9 @@
 //
 // Errors are Error(kUnavailable, ...) when the TPM cannot be reached (TCTI layer) and
 // Error(kFailedPrecondition, ...) when the TPM refused a command; the text is Tss2_RC_Decode's
-// ("tpm:session(1):a policy check failed", "tcti:IO failure"), never a secret.
+// ("tpm:session(1):a policy check failed", "tcti:IO failure"), never a secret. After a transport
+// failure the connection is unusable (ESYS answers "esapi:Function called in the wrong order",
+// also kUnavailable): connect again.
 #pragma once
 
 #include <array>
