@@ -97,7 +97,9 @@ bool Swtpm::stop_leftover(Env& env, const std::string& node_dir, const SwtpmOpti
       stopped = true;
     }
   }
-  for (const char* f : {"tpm.sock", "tpm.sock.ctrl", "swtpm.pid"}) env.remove(run + "/" + f);
+  for (const char* f : {"tpm.sock", "tpm.sock.ctrl", "swtpm.pid", "swtpm.log"})
+    env.remove(run + "/" + f);
+  env.remove(run);  // only when empty
   return stopped;
 }
 
@@ -130,7 +132,7 @@ void Swtpm::start() {
     if (!daemon_->alive()) {
       const std::string log = log_tail();
       daemon_.reset();
-      env_.remove(pid_file_);
+      remove_run_files();
       if (log.find("Could not initialize libtpms") != std::string::npos)
         throw Error(Code::kCorrupt, "swtpm: TPM state in " + state_dir_ + " is damaged: " + log);
       throw Error(Code::kUnavailable, "swtpm exited: " + log);
@@ -146,7 +148,7 @@ void Swtpm::start() {
   }
   daemon_->kill();
   daemon_.reset();
-  env_.remove(pid_file_);
+  remove_run_files();
   throw Error(Code::kTimeout, "swtpm did not answer on " + socket_ + ": " + last);
 }
 
