@@ -11,8 +11,8 @@
 using namespace cryptnode;
 using namespace cryptnode::encryption;
 using cryptnode::testing::cli_opens;
-using cryptnode::testing::ScratchLoop;
 using cryptnode::testing::ScratchFile;
+using cryptnode::testing::ScratchLoop;
 
 namespace {
 
@@ -58,7 +58,8 @@ std::string nodeid_passphrase() {
 TEST(EncryptionHandler, FormatAndOpenOnALoopDevice) {
   ScratchFile img(kSize);
   ScratchLoop loop(img.path());
-  Handler h(spec(nodeid(0) + static_key(1, "second")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
+  Handler h(spec(nodeid(0) + static_key(1, "second")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast,
+            Env::posix());
   h.format_and_encrypt(loop.path());
   EXPECT_EQ(slots(loop.path()).size(), 2u);
   EXPECT_TRUE(cli_opens(loop.path(), 0, nodeid_passphrase()));
@@ -83,15 +84,17 @@ TEST(EncryptionHandler, EachKeyOnlyAgainstItsOwnSlot) {
   Handler h(spec(static_key(0, "s")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
   h.format_and_encrypt(img.path());
   // The same secret configured in slot 2 does not unlock slot 0.
-  Handler moved(spec(static_key(2, "s")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
+  Handler moved(spec(static_key(2, "s")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast,
+                Env::posix());
   try {
     moved.open(img.path());
     FAIL();
   } catch (const Error& e) {
-    EXPECT_TRUE(e.retryable());
+    // HandleEncryption adds "error opening encrypted volume: " and the Retryable tag.
+    EXPECT_EQ(e.code(), Code::kKeyRejected);
     EXPECT_STREQ(e.what(),
-                 "error opening encrypted volume: no handlers available to get encryption keys "
-                 "from: 1 error occurred:\n\t* encryption key rejected\n\n");
+                 "no handlers available to get encryption keys from: 1 error occurred:\n\t* "
+                 "encryption key rejected\n\n");
   }
 }
 
@@ -103,14 +106,16 @@ TEST(EncryptionHandler, LockToStateKeysNeedTheSalt) {
   EXPECT_TRUE(cli_opens(img.path(), 0, nodeid_passphrase() + salt));
   EXPECT_TRUE(h.open(img.path()).locked_to_state);
   std::string other(32, 'x');  // STATE was wiped: a new salt
-  Handler after_wipe(spec(nodeid(0, true)), "EPHEMERAL", sources(&other), luks2::Pbkdf::kFast, Env::posix());
+  Handler after_wipe(spec(nodeid(0, true)), "EPHEMERAL", sources(&other), luks2::Pbkdf::kFast,
+                     Env::posix());
   try {
     after_wipe.open(img.path());
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("encryption key rejected"), std::string::npos);
   }
-  Handler no_salt(spec(nodeid(0, true)), "EPHEMERAL", sources(nullptr), luks2::Pbkdf::kFast, Env::posix());
+  Handler no_salt(spec(nodeid(0, true)), "EPHEMERAL", sources(nullptr), luks2::Pbkdf::kFast,
+                  Env::posix());
   try {
     no_salt.open(img.path());
     FAIL();
@@ -171,9 +176,10 @@ TEST(EncryptionHandler, FailedSyncsAreNonFatalWithTalosTexts) {
   OpenResult r = with_kms.open(img.path());
   EXPECT_EQ(r.slot, 0);
   ASSERT_EQ(r.failed_syncs.size(), 1u);
+  // Talos' addKey returns NewKey's error unwrapped: only a failed luksAddKey is wrapped.
   EXPECT_EQ(r.failed_syncs[0],
-            "error adding key slot 1 *keys.KMSKeyHandler: failed to add new key during key update "
-            "failed to seal KMS passphrase, slot 1: connection refused");
+            "error adding key slot 1 *keys.KMSKeyHandler: failed to seal KMS passphrase, slot 1: "
+            "connection refused");
   EXPECT_EQ(r.configured_keys, (std::vector<std::string>{"kms", "static"}));
 }
 
@@ -211,15 +217,14 @@ TEST(EncryptionHandler, FormatAbortsWhenAnAddFails) {
     h.format_and_encrypt(img.path());
     FAIL();
   } catch (const Error& e) {
-    EXPECT_TRUE(e.retryable());
+    EXPECT_STREQ(e.what(), "TPM is not available on this node");
   }
   // Slot 0 was written; the next pass opens with it and records the TPM add as a failed sync.
   EXPECT_TRUE(cli_opens(img.path(), 0, "a"));
   OpenResult r = h.open(img.path());
   ASSERT_EQ(r.failed_syncs.size(), 1u);
   EXPECT_EQ(r.failed_syncs[0],
-            "error adding key slot 1 *keys.TPMKeyHandler: failed to add new key during key update "
-            "TPM is not available on this node");
+            "error adding key slot 1 *keys.TPMKeyHandler: TPM is not available on this node");
 }
 
 TEST(EncryptionHandler, BadCipherAndPerfOptions) {
@@ -229,9 +234,8 @@ TEST(EncryptionHandler, BadCipherAndPerfOptions) {
     Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix());
     FAIL();
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(),
-                 "failed to create encryption handler: failed to parse cipher kind: unknown cipher "
-                 "kind aes-cbc-essiv:sha256");
+    // The controller adds "failed to create encryption handler: ".
+    EXPECT_STREQ(e.what(), "failed to parse cipher kind: unknown cipher kind aes-cbc-essiv:sha256");
   }
   s = spec(static_key(0, "a"));
   s.perf_options = {"no_read_workqueue", "fast_please"};
@@ -297,7 +301,8 @@ TEST(EncryptionHandler, CutBetweenKillAndAddRecoversAtTheNextOpen) {
                Crash);
   EXPECT_EQ(slots(img.path()).count(1), 0u);  // killed, not yet re-added
   EXPECT_TRUE(cli_opens(img.path(), 0, "keep"));
-  OpenResult r = Handler(changed, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix()).open(img.path());
+  OpenResult r =
+      Handler(changed, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix()).open(img.path());
   EXPECT_TRUE(r.failed_syncs.empty());
   EXPECT_TRUE(cli_opens(img.path(), 1, "new"));
 }
@@ -311,11 +316,183 @@ TEST(EncryptionHandler, CutAfterFormatLeavesAnEmptyLuksThatIsReformattedOrOpened
       Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, env).format_and_encrypt(img.path()),
       Crash);
   // A LUKS2 header with no keyslot: Talos' probe says "luks", and no key opens it (Talos would
-  // retry forever; the volume must be wiped). cryptnode reports it the same way.
+  // retry forever; the volume must be wiped). From 1.12.7 the header validation says why; before
+  // it, cryptsetup rejects the key.
   try {
     Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix()).open(img.path());
     FAIL();
   } catch (const Error& e) {
-    EXPECT_TRUE(e.retryable());
+    EXPECT_STREQ(e.what(),
+                 "no handlers available to get encryption keys from: 1 error occurred:\n\t* "
+                 "LUKS2 header validation error: no keyslots found\n\n");
+  }
+  try {
+    Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix(),
+            versions::Version::parse("1.12.6"))
+        .open(img.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "no handlers available to get encryption keys from: 1 error occurred:\n\t* "
+                 "encryption key rejected\n\n");
+  }
+}
+
+namespace {
+
+// A KMS key handler whose transport is fine but never consulted for a foreign token.
+KeySources sources_with_kms() {
+  KeySources s = sources();
+  s.kms = [](const config::EncryptionKey& k) -> std::unique_ptr<keys::KeyHandler> {
+    struct Kms : keys::KeyHandler {
+      int slot_;
+      explicit Kms(int slot) : slot_(slot) {}
+      int slot() const override { return slot_; }
+      config::KeyType type() const override { return config::KeyType::kKMS; }
+      std::string go_type() const override { return "*keys.KMSKeyHandler"; }
+      keys::NewKey new_key() override {
+        return {
+            Secret(std::string_view("kms-key")),
+            std::string(R"({"UserData":{"sealedData":"AAAA"},"type":"sideroKMS","keyslots":[]})")};
+      }
+      Secret get_key(const std::optional<std::string>& token) override {
+        if (!token) throw Error(Code::kTokenInvalid, "invalid token");
+        return Secret(std::string_view("kms-key"));
+      }
+    };
+    return std::make_unique<Kms>(k.slot);
+  };
+  return s;
+}
+
+const std::string kKmsSlot1 = "    - slot: 1\n      kms:\n        endpoint: grpc://127.0.0.1:1\n";
+
+}  // namespace
+
+TEST(EncryptionHandler, UnknownTokenTypeInAConfiguredSlotIsAFailedSyncAndTheSlotStays) {
+  ScratchFile img(kSize);
+  const auto s = spec(static_key(0, "a") + kKmsSlot1);
+  Handler(s, "EPHEMERAL", sources_with_kms(), luks2::Pbkdf::kFast, Env::posix())
+      .format_and_encrypt(img.path());
+  luks2::Device::load(img.path()).set_token(1, R"({"type":"vendor-x","keyslots":[]})");
+  OpenResult r = Handler(s, "EPHEMERAL", sources_with_kms(), luks2::Pbkdf::kFast, Env::posix())
+                     .open(img.path());
+  ASSERT_EQ(r.failed_syncs.size(), 1u);
+  EXPECT_EQ(r.failed_syncs[0],
+            "error updating key slot 1 *keys.KMSKeyHandler: unknown token type vendor-x");
+  EXPECT_TRUE(cli_opens(img.path(), 1, "kms-key"));  // not replaced
+  EXPECT_NE(luks2::Device::load(img.path()).token(1)->find("vendor-x"), std::string::npos);
+}
+
+TEST(EncryptionHandler, MalformedKmsTokenIsAFailedSyncNotAReplacement) {
+  ScratchFile img(kSize);
+  const auto s = spec(static_key(0, "a") + kKmsSlot1);
+  Handler(s, "EPHEMERAL", sources_with_kms(), luks2::Pbkdf::kFast, Env::posix())
+      .format_and_encrypt(img.path());
+  luks2::Device::load(img.path())
+      .set_token(1, R"({"UserData":{"sealedData":"%%%"},"type":"sideroKMS","keyslots":[]})");
+  OpenResult r = Handler(s, "EPHEMERAL", sources_with_kms(), luks2::Pbkdf::kFast, Env::posix())
+                     .open(img.path());
+  ASSERT_EQ(r.failed_syncs.size(), 1u);
+  EXPECT_EQ(r.failed_syncs[0].rfind("error updating key slot 1 *keys.KMSKeyHandler: ", 0), 0u)
+      << r.failed_syncs[0];
+  EXPECT_TRUE(cli_opens(img.path(), 1, "kms-key"));
+}
+
+TEST(EncryptionHandler, UpdateWhoseAddFailsCarriesThePrefixTwice) {
+  ScratchFile img(kSize);
+  Handler(spec(static_key(0, "keep") + static_key(1, "old")), "EPHEMERAL", sources(),
+          luks2::Pbkdf::kFast, Env::posix())
+      .format_and_encrypt(img.path());
+  // luksAddKey fails when the authorising key no longer opens any slot: simulate it by killing
+  // slot 0 after the open (the used key) through a crash-free Env that removes it at the point
+  // between the kill of slot 1 and its re-add.
+  struct KillUsed : EnvWrapper {
+    std::string dev;
+    KillUsed() : EnvWrapper(Env::posix()) {}
+    void on_fault_point(std::string_view name) override {
+      if (name == "encryption.between_kill_and_add") luks2::Device::load(dev).kill_slot(0);
+    }
+  } env;
+  env.dev = img.path();
+  OpenResult r = Handler(spec(static_key(0, "keep") + static_key(1, "new")), "EPHEMERAL", sources(),
+                         luks2::Pbkdf::kFast, env)
+                     .open(img.path());
+  ASSERT_EQ(r.failed_syncs.size(), 1u);
+  EXPECT_EQ(r.failed_syncs[0].rfind("error updating key slot 1 *keys.StaticKeyHandler: failed to "
+                                    "add new key during key update failed to add new key during "
+                                    "key update ",
+                                    0),
+            0u)
+      << r.failed_syncs[0];
+}
+
+TEST(EncryptionHandler, HeaderValidationFromTalos1127RejectsPbkdf2Keyslots) {
+  ScratchFile img(kSize);
+  const auto s = spec(static_key(0, "a"));
+  Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix())
+      .format_and_encrypt(img.path());
+  // Rewrite the volume with a pbkdf2 keyslot 0 (same passphrase), as an old tool would.
+  auto add = cryptnode::testing::run(
+      {"cryptsetup", "luksFormat", "--type", "luks2", "--pbkdf", "pbkdf2",
+       "--pbkdf-force-iterations", "1000", "--key-slot", "0", "-q", "--key-file", "-", img.path()},
+      "a");
+  ASSERT_EQ(add.status, 0) << add.output;
+  const auto v1126 = versions::Version::parse("1.12.6");
+  EXPECT_EQ(Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix(), v1126)
+                .open(img.path())
+                .slot,
+            0);
+  try {
+    Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix(),
+            versions::Version::parse("1.12.7"))
+        .open(img.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "LUKS2 header validation error: keyslot 0 has unexpected KDF type \"pbkdf2\""),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(EncryptionHandler, Argon2iKeyslotsRejectedOnlyIn1127To1128) {
+  ScratchFile img(kSize);
+  const auto s = spec(static_key(0, "a"));
+  auto fmt = cryptnode::testing::run({"cryptsetup", "luksFormat", "--type", "luks2", "--pbkdf",
+                                      "argon2i", "--pbkdf-force-iterations", "4", "--pbkdf-memory",
+                                      "32", "--key-slot", "0", "-q", "--key-file", "-", img.path()},
+                                     "a");
+  ASSERT_EQ(fmt.status, 0) << fmt.output;
+  auto open_on = [&](const char* v) {
+    return Handler(s, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix(),
+                   versions::Version::parse(v))
+        .open(img.path())
+        .slot;
+  };
+  EXPECT_EQ(open_on("1.12.6"), 0);
+  EXPECT_THROW(open_on("1.12.7"), Error);
+  EXPECT_THROW(open_on("1.12.8"), Error);
+  EXPECT_EQ(open_on("1.12.9"), 0);
+}
+
+TEST(EncryptionHandler, BeforeTalos19AFailedSyncFailsTheOpen) {
+  ScratchFile img(kSize);
+  Handler(spec(static_key(0, "a")), "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix())
+      .format_and_encrypt(img.path());
+  const auto with_tpm = spec(static_key(0, "a") + "    - slot: 1\n      tpm: {}\n");
+  EXPECT_EQ(Handler(with_tpm, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix(),
+                    versions::Version::parse("1.9.0"))
+                .open(img.path())
+                .failed_syncs.size(),
+            1u);
+  try {
+    Handler(with_tpm, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix(),
+            versions::Version::parse("1.8.4"))
+        .open(img.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "error adding key slot 1 *keys.TPMKeyHandler: TPM is not available on this node");
   }
 }

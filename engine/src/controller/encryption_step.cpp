@@ -16,14 +16,35 @@ class EncryptionStep final : public volume::VolumeEncryption {
 
   std::string format_and_open(const volume::VolumeSpec& spec, const volume::Located& where,
                               volume::VolumeStatus& status) override {
-    handler(spec).format_and_encrypt(where.location);
-    return open(spec, where, status);
+    encryption::Handler h = handler(spec);
+    try {
+      h.format_and_encrypt(where.location);
+    } catch (const Error& e) {
+      throw Error(e.code(), std::string("error formatting and encrypting volume: ") + e.what(),
+                  true);
+    }
+    return open_with(h, spec, where, status);
   }
 
   std::string open(const volume::VolumeSpec& spec, const volume::Located& where,
                    volume::VolumeStatus& status) override {
     encryption::Handler h = handler(spec);
-    encryption::OpenResult r = h.open(where.location);
+    return open_with(h, spec, where, status);
+  }
+
+  void close(const volume::VolumeSpec& spec, volume::VolumeStatus&) override {
+    s_.host.activation().close(mapper_name(spec));
+  }
+
+ private:
+  std::string open_with(encryption::Handler& h, const volume::VolumeSpec& spec,
+                        const volume::Located& where, volume::VolumeStatus& status) {
+    encryption::OpenResult r;
+    try {
+      r = h.open(where.location);
+    } catch (const Error& e) {
+      throw Error(e.code(), std::string("error opening encrypted volume: ") + e.what(), true);
+    }
     status.encryption_provider = "luks2";
     status.encryption_slot = r.slot;
     status.encryption_failed_syncs = r.failed_syncs;
@@ -42,11 +63,6 @@ class EncryptionStep final : public volume::VolumeEncryption {
     return s_.host.activation().open(where.location, r.slot, r.passphrase, mapper_name(spec), o);
   }
 
-  void close(const volume::VolumeSpec& spec, volume::VolumeStatus&) override {
-    s_.host.activation().close(mapper_name(spec));
-  }
-
- private:
   // Talos' mapper name since 1.12: luks2-<volumeID>.
   static std::string mapper_name(const volume::VolumeSpec& spec) { return "luks2-" + spec.id; }
 
@@ -65,7 +81,12 @@ class EncryptionStep final : public volume::VolumeEncryption {
       return keys::make_kms_handler(
           key.slot, key.kms->endpoint, [s] { return s->uuid; }, kms, s->env.random());
     };
-    return encryption::Handler(*spec.encryption, spec.id, src, s_.settings.pbkdf, s_.env);
+    try {
+      return encryption::Handler(*spec.encryption, spec.id, src, s_.settings.pbkdf, s_.env,
+                                 s_.version);
+    } catch (const Error& e) {
+      throw Error(e.code(), std::string("failed to create encryption handler: ") + e.what());
+    }
   }
 
   Machine::State& s_;

@@ -13,6 +13,7 @@
 #include "cryptnode/engine/config.h"
 #include "cryptnode/engine/controller/machine.h"
 #include "cryptnode/engine/secret.h"
+#include "cryptnode/engine/versions.h"
 #include "cryptnode/engine/volume.h"
 
 namespace cryptnode::controller {
@@ -22,9 +23,14 @@ constexpr int64_t kConfigTryTimeoutMs = 60'000;  // constants.ConfigTryTimeout
 
 struct Machine::State {
   State(MachineSettings s, MachineHost& h, Env& e, EventLog& l)
-      : settings(std::move(s)), host(h), env(e), log(l) {}
+      : settings(std::move(s)),
+        version(versions::Version::parse(settings.talos_version)),
+        host(h),
+        env(e),
+        log(l) {}
 
   MachineSettings settings;
+  versions::Version version;  // settings.talos_version, resolved
   MachineHost& host;
   Env& env;
   EventLog& log;

@@ -13,7 +13,7 @@ const std::vector<FaultPointInfo>& fault_points() {
       {"luks2.after_format", "luksFormat wrote the header and the first keyslot; no token yet"},
       {"encryption.after_format_token", "FormatAndEncrypt stored the first key's token"},
       {"encryption.after_add_key", "FormatAndEncrypt or syncKeys added one more keyslot"},
-      {"encryption.before_mkfs", "the volume is encrypted and open, the filesystem not made yet"},
+      {"volume.before_mkfs", "the volume is prepared (encrypted and open), no filesystem yet"},
       // syncKeys
       {"encryption.before_kill", "syncKeys is about to kill a keyslot (update or removal)"},
       {"encryption.between_kill_and_add",

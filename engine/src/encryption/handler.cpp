@@ -4,11 +4,18 @@
 
 #include "cryptnode/engine/encryption_handler.h"
 #include "cryptnode/engine/error.h"
+#include "cryptnode/engine/header_validation.h"
+#include "cryptnode/engine/keys/kms_handler.h"
 
 namespace cryptnode::encryption {
 namespace {
 
 const char* const kPerfOptions[] = {"no_read_workqueue", "no_write_workqueue", "same_cpu_crypt"};
+
+// fmt.Errorf("<prefix> %w", err): Talos' key-update wrapping has no colon.
+Error go_wrap(const Error& e, const std::string& prefix) {
+  return Error(e.code(), prefix + " " + e.what(), e.retryable());
+}
 
 std::string multierror(const std::vector<std::string>& errs) {
   return config::format_multierror(errs);
@@ -37,15 +44,13 @@ class UnavailableHandler final : public keys::KeyHandler {
 }  // namespace
 
 Handler::Handler(const config::EncryptionSpec& spec, std::string volume_id, KeySources sources,
-                 luks2::Pbkdf pbkdf, Env& env)
-    : spec_(spec), volume_id_(std::move(volume_id)), pbkdf_(pbkdf), env_(env) {
+                 luks2::Pbkdf pbkdf, Env& env, versions::Version version)
+    : spec_(spec), volume_id_(std::move(volume_id)), pbkdf_(pbkdf), env_(env), version_(version) {
   const std::string cipher = spec.effective_cipher();
   if (cipher != "aes-xts-plain64" && cipher != "xchacha12,aes-adiantum-plain64" &&
       cipher != "xchacha20,aes-adiantum-plain64")
     throw Error(Code::kInvalidArgument,
-                "failed to create encryption handler: failed to parse cipher kind: unknown cipher "
-                "kind " +
-                    cipher);
+                "failed to parse cipher kind: unknown cipher kind " + cipher);
   for (const auto& o : spec.perf_options)
     if (std::find(std::begin(kPerfOptions), std::end(kPerfOptions), o) == std::end(kPerfOptions))
       throw Error(Code::kInvalidArgument,
@@ -83,28 +88,57 @@ Handler::Handler(const config::EncryptionSpec& spec, std::string volume_id, KeyS
 
 Handler::~Handler() = default;
 
+// Talos' readToken: no token in that id is nullopt; a token of a type Talos does not know, or
+// whose UserData does not unmarshal, is an error of that attempt (not "invalid token": the slot is
+// then neither opened with nor replaced, only reported).
 std::optional<std::string> Handler::read_token(luks2::Device& dev, int slot) {
   auto json = dev.token(slot);
   if (!json) return std::nullopt;
-  std::string type;
+  nlohmann::json token;
   try {
-    type = nlohmann::json::parse(*json).value("type", "");
+    token = nlohmann::json::parse(*json);
   } catch (const nlohmann::json::exception&) {
+    throw Error(Code::kCorrupt, "invalid character in token " + std::to_string(slot) + " JSON");
   }
+  const std::string type = token.is_object() ? token.value("type", "") : "";
   if (type != kTokenTypeKMS && type != kTokenTypeTPM)
-    throw Error(Code::kTokenInvalid, "unknown token type " + type);
+    throw Error(Code::kCorrupt, "unknown token type " + type);
+  const auto data = token.find("UserData");
+  const std::string go_type = type == kTokenTypeKMS ? "keys.KMSToken" : "keys.TPMToken";
+  if (data != token.end() && !data->is_null() && !data->is_object())
+    throw Error(Code::kCorrupt, "json: cannot unmarshal " +
+                                    std::string(data->is_array()    ? "array"
+                                                : data->is_string() ? "string"
+                                                : data->is_number() ? "number"
+                                                                    : "bool") +
+                                    " into Go value of type " + go_type);
+  if (type == kTokenTypeKMS && data != token.end() && data->is_object()) {
+    auto sealed = data->find("sealedData");
+    if (sealed != data->end() && !sealed->is_null()) {
+      if (!sealed->is_string())
+        throw Error(Code::kCorrupt,
+                    "json: cannot unmarshal into Go struct field KMSToken.sealedData of type "
+                    "[]uint8");
+      keys::base64_decode(sealed->get<std::string>());  // Go: "illegal base64 data at input byte N"
+    }
+  }
   return json;
 }
 
+// Talos' addKey: NewKey and SetToken errors come back as they are; only a failed luksAddKey is
+// wrapped.
 void Handler::add_key(luks2::Device& dev, keys::KeyHandler& h, const Secret& authorising) {
+  keys::NewKey k = h.new_key();
+  if (k.token_json) {
+    dev.set_token(h.slot(), *k.token_json);  // the token first, as Talos does
+    env_.fault_point("encryption.after_token_write");
+  }
   try {
-    keys::NewKey k = h.new_key();
-    if (k.token_json) dev.set_token(h.slot(), *k.token_json);  // the token first, as Talos does
     dev.add_key(h.slot(), authorising, k.passphrase, pbkdf_);
   } catch (const Error& e) {
-    throw Error(e.code(), std::string("failed to add new key during key update ") + e.what(),
-                e.retryable());
+    throw go_wrap(e, "failed to add new key during key update");
   }
+  env_.fault_point("encryption.after_add_key");
 }
 
 void Handler::format_and_encrypt(const std::string& device) {
@@ -124,27 +158,30 @@ void Handler::format_and_encrypt(const std::string& device) {
   }
   if (!primary)
     throw Error(Code::kUnavailable,
-                "no handlers available to get encryption keys from: " + multierror(errs), true);
+                "no handlers available to get encryption keys from: " + multierror(errs));
   luks2::FormatOptions opts;
   opts.cipher = spec_.cipher;
   opts.key_size_bits = spec_.key_size;
   opts.sector_size = static_cast<uint32_t>(spec_.block_size);
   opts.pbkdf = pbkdf_;
   luks2::Device dev = luks2::Device::format(device, primary->slot(), key.passphrase, opts, env_);
-  if (key.token_json) dev.set_token(primary->slot(), *key.token_json);
-  for (auto& h : handlers_) {
-    if (h.get() == primary) continue;
-    try {
-      add_key(dev, *h, key.passphrase);
-    } catch (const Error& e) {
-      throw Error(e.code(), e.what(), true);  // abort, Retryable; written slots stay
-    }
+  if (key.token_json) {
+    dev.set_token(primary->slot(), *key.token_json);
+    env_.fault_point("encryption.after_format_token");
   }
+  // Any add failure aborts (the caller tags it Retryable); the slots already written stay.
+  for (auto& h : handlers_)
+    if (h.get() != primary) add_key(dev, *h, key.passphrase);
 }
 
 OpenResult Handler::open(const std::string& device) {
   luks2::Device dev = luks2::Device::load(device);
-  if (handlers_.empty()) throw Error(Code::kFailedPrecondition, "no encryption keys found", true);
+  if (handlers_.empty()) throw Error(Code::kFailedPrecondition, "no encryption keys found");
+  // From 1.12.7 go-blockdevice validates both LUKS2 headers before each unlock (luksOpen with a
+  // detached header): every attempt fails alike on a header it rejects.
+  const bool validate = versions::applies(versions::Rule::kLuks2HeaderValidation, version_);
+  const bool reject_argon2i =
+      versions::applies(versions::Rule::kLuks2HeaderRejectsArgon2i, version_);
   std::vector<std::string> errs;
   keys::KeyHandler* used = nullptr;
   Secret used_key;
@@ -152,6 +189,7 @@ OpenResult Handler::open(const std::string& device) {
     try {
       std::optional<std::string> token = read_token(dev, h->slot());
       Secret k = h->get_key(token);
+      if (validate) luks2::validate_header(device, env_, reject_argon2i);
       dev.test_key(h->slot(), k);
       used = h.get();
       used_key = std::move(k);
@@ -162,10 +200,7 @@ OpenResult Handler::open(const std::string& device) {
   }
   if (!used)
     throw Error(Code::kKeyRejected,
-                "error opening encrypted volume: no handlers available to get encryption keys "
-                "from: " +
-                    multierror(errs),
-                true);
+                "no handlers available to get encryption keys from: " + multierror(errs));
 
   OpenResult r;
   r.slot = used->slot();
@@ -176,8 +211,40 @@ OpenResult Handler::open(const std::string& device) {
   for (const auto& h : handlers_) kinds.insert(std::string(config::key_type_name(h->type())));
   r.configured_keys.assign(kinds.begin(), kinds.end());
   r.failed_syncs = sync_keys(dev, *used, used_key);
+  // Before 1.9 (talos#9820, PR #9830) the first failed sync failed the whole open.
+  if (!r.failed_syncs.empty() && !versions::applies(versions::Rule::kFailedSyncsNonFatal, version_))
+    throw Error(Code::kFailedPrecondition, r.failed_syncs.front());
   r.passphrase = std::move(used_key);
   return r;
+}
+
+// Talos' updateKey: a valid slot is left alone; an invalid one (its key no longer opens it, or
+// its token is of the wrong kind) is removed and re-added. Errors carry Talos' wrapping: a failed
+// luksAddKey reads "failed to add new key during key update failed to add new key during key
+// update ..." (addKey and updateKey both wrap it).
+void Handler::update_key(luks2::Device& dev, keys::KeyHandler& h, const Secret& used_key) {
+  bool valid = false;
+  try {
+    std::optional<std::string> token = read_token(dev, h.slot());
+    Secret k = h.get_key(token);
+    valid = dev.check_key(h.slot(), k);
+  } catch (const Error& e) {
+    if (e.code() != Code::kTokenInvalid) throw;
+  }
+  if (valid) return;
+  try {
+    env_.fault_point("encryption.before_kill");
+    dev.kill_slot(h.slot());
+    dev.remove_token(h.slot());
+  } catch (const Error& e) {
+    throw go_wrap(e, "failed to drop old key during key update");
+  }
+  env_.fault_point("encryption.between_kill_and_add");
+  try {
+    add_key(dev, h, used_key);
+  } catch (const Error& e) {
+    throw go_wrap(e, "failed to add new key during key update");
+  }
 }
 
 std::vector<std::string> Handler::sync_keys(luks2::Device& dev, const keys::KeyHandler& used,
@@ -189,48 +256,25 @@ std::vector<std::string> Handler::sync_keys(luks2::Device& dev, const keys::KeyH
     visited.insert(h->slot());
     if (h->slot() == used.slot()) continue;
     const std::string slot = std::to_string(h->slot());
-    if (slots.count(h->slot())) {
-      // updateKey: a valid slot is left alone; an invalid one is killed and re-added.
-      bool valid = false;
-      try {
-        std::optional<std::string> token = read_token(dev, h->slot());
-        Secret k = h->get_key(token);
-        valid = dev.check_key(h->slot(), k);
-      } catch (const Error& e) {
-        if (e.code() != Code::kTokenInvalid) {
-          failed.push_back("error updating key slot " + slot + " " + h->go_type() + ": " +
-                           e.what());
-          continue;
-        }
-      }
-      if (valid) continue;
-      try {
-        try {
-          dev.kill_slot(h->slot());
-          dev.remove_token(h->slot());
-        } catch (const Error& e) {
-          throw Error(e.code(),
-                      std::string("failed to drop old key during key update ") + e.what());
-        }
-        env_.fault_point("encryption.between_kill_and_add");
+    const bool exists = slots.count(h->slot()) > 0;
+    try {
+      if (exists)
+        update_key(dev, *h, used_key);
+      else
         add_key(dev, *h, used_key);
-      } catch (const Error& e) {
-        failed.push_back("error updating key slot " + slot + " " + h->go_type() + ": " + e.what());
-      }
-    } else {
-      try {
-        add_key(dev, *h, used_key);
-      } catch (const Error& e) {
-        failed.push_back("error adding key slot " + slot + " " + h->go_type() + ": " + e.what());
-      }
+    } catch (const Error& e) {
+      failed.push_back((exists ? "error updating key slot " : "error adding key slot ") + slot +
+                       " " + h->go_type() + ": " + e.what());
     }
   }
-  // Every keyslot that no configured key owns is removed (#13343: Talos manages the keyslots).
+  // Every keyslot that no configured key owns is removed (talos#13343: Talos manages them all).
   for (const auto& [n, info] : slots) {
     if (visited.count(n)) continue;
     try {
+      env_.fault_point("encryption.before_kill");
       dev.kill_slot(n);
       dev.remove_token(n);
+      env_.fault_point("encryption.after_remove");
     } catch (const Error& e) {
       failed.push_back("error removing key slot " + std::to_string(n) + ": " + e.what());
     }

@@ -47,7 +47,7 @@ std::string go_quote(const std::string& s) {
   return "\"" + s + "\"";
 }
 
-void validate(const unsigned char* sb, const nlohmann::json& meta) {
+void validate(const unsigned char* sb, const nlohmann::json& meta, bool reject_argon2i) {
   unsigned version = static_cast<unsigned>(sb[6]) << 8 | sb[7];
   if (version != 2) invalid("unexpected LUKS2 primary header version: " + std::to_string(version));
   const auto& keyslots = meta.contains("keyslots") ? meta["keyslots"] : nlohmann::json::object();
@@ -64,7 +64,7 @@ void validate(const unsigned char* sb, const nlohmann::json& meta) {
     if (!valid_cipher(area))
       invalid("keyslot " + id + " has unexpected area encryption " + go_quote(area));
     std::string kdf = ks.contains("kdf") ? ks["kdf"].value("type", "") : "";
-    if (kdf != "argon2id" && kdf != "argon2i")
+    if (kdf != "argon2id" && (kdf != "argon2i" || reject_argon2i))
       invalid("keyslot " + id + " has unexpected KDF type " + go_quote(kdf));
   }
   const auto& segments = meta.contains("segments") ? meta["segments"] : nlohmann::json::object();
@@ -85,7 +85,7 @@ void validate(const unsigned char* sb, const nlohmann::json& meta) {
 
 }  // namespace
 
-ValidatedHeader validate_header(BlockDevice& dev) {
+ValidatedHeader validate_header(BlockDevice& dev, bool reject_argon2i) {
   if (dev.size() < 2 * kBinaryHeaderSize)
     fail(dev.path() + ": device too small for a LUKS2 header");
   unsigned char sb1[kBinaryHeaderSize], sb2[kBinaryHeaderSize];
@@ -130,13 +130,13 @@ ValidatedHeader validate_header(BlockDevice& dev) {
     meta = &m2;
   }
   if (meta->is_discarded()) fail("failed to unmarshal JSON area");
-  validate(selected, *meta);
+  validate(selected, *meta, reject_argon2i);
   return out;
 }
 
-ValidatedHeader validate_header(const std::string& path, Env& env) {
+ValidatedHeader validate_header(const std::string& path, Env& env, bool reject_argon2i) {
   auto dev = env.open_block(path, false);
-  return validate_header(*dev);
+  return validate_header(*dev, reject_argon2i);
 }
 
 }  // namespace cryptnode::luks2

@@ -46,7 +46,10 @@ void Meta::write(BlockDevice& dev, Env& env) const {
   if (dev.size() < kADVSize + kLegacyADVSize)
     throw Error(Code::kCorrupt, "META: partition " + dev.path() + " is too small");
   const std::string copy = adv.marshal();
-  dev.write_at(0, copy.data(), copy.size());
+  const size_t half = copy.size() / 2;
+  dev.write_at(0, copy.data(), half);
+  env.fault_point("meta.mid_copy");
+  dev.write_at(half, copy.data() + half, copy.size() - half);
   env.fault_point("meta.between_copies");
   dev.write_at(kADVLength, copy.data(), copy.size());
   if (legacy.size() == kLegacyADVSize)

@@ -73,6 +73,8 @@ GptPartition AttachedDisk::add_partition(const std::string& label, uint64_t size
 
 void AttachedDisk::wipe_and_delete(int index) {
   fast_wipe(partition_device(index), env_);
+  env_.fault_point("reset.after_wipe");
+  env_.fault_point("reset.before_gpt_delete");
   auto dev = env_.open_block(loop_->path(), true);
   Gpt gpt = Gpt::read(*dev);
   gpt.remove(index);

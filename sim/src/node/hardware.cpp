@@ -61,6 +61,7 @@ class NodeHardware final : public Hardware {
   std::string probe(const std::string& device) override { return sim::probe(device, env_); }
 
   void make_filesystem(const std::string& device, const volume::VolumeSpec& spec) override {
+    env_.fault_point("volume.before_mkfs");
     const uint64_t size = env_.open_block(device, false)->size();
     sim::make_filesystem(env_, device, spec.fs_type, spec.fs_label, size);
   }

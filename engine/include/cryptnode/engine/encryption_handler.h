@@ -14,6 +14,7 @@
 #include "cryptnode/engine/env.h"
 #include "cryptnode/engine/keys/key_handler.h"
 #include "cryptnode/engine/luks2.h"
+#include "cryptnode/engine/versions.h"
 
 namespace cryptnode::encryption {
 
@@ -38,16 +39,20 @@ struct OpenResult {
 
 class Handler {
  public:
-  // NewHandler. Throws Error(kInvalidArgument) with Talos' texts for a bad cipher or perf option.
+  // NewHandler. Throws Error(kInvalidArgument) with Talos' texts for a bad cipher or perf option
+  // (the caller prefixes "failed to create encryption handler: "). `version`: the Talos release
+  // whose behaviour to reproduce (header validation, fatal syncs before 1.9).
   Handler(const config::EncryptionSpec& spec, std::string volume_id, KeySources sources,
-          luks2::Pbkdf pbkdf, Env& env);
+          luks2::Pbkdf pbkdf, Env& env, versions::Version version = versions::default_version());
   ~Handler();
 
   // Formats an empty device: the lowest-slot key that can produce a key formats it, every other
-  // key is added; any add failure aborts (Retryable) and leaves the slots already written.
+  // key is added; any add failure aborts and leaves the slots already written. (The caller,
+  // HandleEncryption, prefixes "error formatting and encrypting volume: " and tags it Retryable.)
   void format_and_encrypt(const std::string& device);
-  // Open + syncKeys. Throws Error (Retryable) "error opening encrypted volume: no handlers
-  // available to get encryption keys from: <multierror>" when no configured key opens it.
+  // Open + syncKeys. Throws "no handlers available to get encryption keys from: <multierror>"
+  // when no configured key opens it, "no encryption keys found" without keys (the caller
+  // prefixes "error opening encrypted volume: " and tags it Retryable).
   OpenResult open(const std::string& device);
 
   const std::vector<std::unique_ptr<keys::KeyHandler>>& handlers() const { return handlers_; }
@@ -56,12 +61,14 @@ class Handler {
   std::vector<std::string> sync_keys(luks2::Device& dev, const keys::KeyHandler& used,
                                      const Secret& used_key);
   void add_key(luks2::Device& dev, keys::KeyHandler& h, const Secret& authorising);
+  void update_key(luks2::Device& dev, keys::KeyHandler& h, const Secret& used_key);
   std::optional<std::string> read_token(luks2::Device& dev, int slot);
 
   config::EncryptionSpec spec_;
   std::string volume_id_;
   luks2::Pbkdf pbkdf_;
   Env& env_;
+  versions::Version version_;
   std::vector<std::unique_ptr<keys::KeyHandler>> handlers_;
 };
 

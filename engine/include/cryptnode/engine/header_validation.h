@@ -15,7 +15,9 @@ struct ValidatedHeader {
   std::string json;  // the selected JSON area (trimmed)
 };
 
-ValidatedHeader validate_header(BlockDevice& dev);
-ValidatedHeader validate_header(const std::string& path, Env& env);
+// reject_argon2i: Talos 1.12.7–1.12.8 and 1.13.0–1.13.4 rejected argon2i keyslots (written by
+// Talos before 1.3); later releases accept them again (go-blockdevice#156).
+ValidatedHeader validate_header(BlockDevice& dev, bool reject_argon2i = false);
+ValidatedHeader validate_header(const std::string& path, Env& env, bool reject_argon2i = false);
 
 }  // namespace cryptnode::luks2
