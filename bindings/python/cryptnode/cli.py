@@ -1,16 +1,84 @@
 """The `cryptnode` command line (also `python3 -m cryptnode`). Each subcommand is one function
-that adds its parser; output is readable by people (table) and by programs (-o json|yaml)."""
+that adds its parser; output is readable by people (table) and by programs (-o json|yaml).
+
+Errors are one line on stderr ("cryptnode: <input>: <what>") with exit code 1; argparse's usage
+errors exit 2. No message ever carries config text: configs are read as bytes and handed to the
+native code as bytes, and a native call's TypeError (which would list its arguments) is reported
+without them."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List, Optional
 
 from . import __version__
 from ._core import Error
 
+EXIT_ERROR = 1
+
+
+class Failure(Exception):
+    """A one-line error for the user (exit code 1)."""
+
+
+# --- argument types and shared options --------------------------------------------------------
+
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+def boolean(text: str) -> bool:
+    """Go's strconv.ParseBool, which talosctl's boolean flags use: anything else is an error."""
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r} (use true or false)")
+
+
+boolean.__name__ = "boolean"
+
+
+def add_bool(p: argparse.ArgumentParser, flag: str, default: bool, help: str) -> None:  # noqa: A002
+    """--flag (true), --flag=true|false; and --no-flag for the command lines of old."""
+    dest = flag.lstrip("-").replace("-", "_")
+    p.add_argument(flag, dest=dest, type=boolean, nargs="?", const=True, default=default,
+                   metavar="BOOL", help=f"{help} (default {str(default).lower()})")
+    p.add_argument("--no-" + flag.lstrip("-"), dest=dest, action="store_const", const=False,
+                   help=argparse.SUPPRESS)
+
+
+def _output_parent() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table",
+                   help="output format (default table)")
+    return p
+
+
+def _node_parent() -> argparse.ArgumentParser:
+    # SUPPRESS: a subcommand without -n keeps the value given before the subcommand.
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-n", "--node", metavar="DIR", default=argparse.SUPPRESS,
+                   help="the node directory (talosctl's -n)")
+    return p
+
+
+OUTPUT = _output_parent()
+NODE = _node_parent()
+
+
+def _command(sub, name: str, help: str, example: str,  # noqa: A002
+             parents=(), **kw) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help, parents=list(parents),
+                          epilog="example:\n" + "\n".join("  " + line
+                                                         for line in example.splitlines()),
+                          formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+
+
+# --- output -----------------------------------------------------------------------------------
 
 def _emit(data: Any, fmt: str, table: Callable[[Any], str]) -> None:
     if fmt == "json":
@@ -18,59 +86,89 @@ def _emit(data: Any, fmt: str, table: Callable[[Any], str]) -> None:
     elif fmt == "yaml":
         try:
             import yaml  # python3-yaml (Debian)
-            print(yaml.safe_dump(data, sort_keys=False), end="")
+            print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
         except ImportError:  # pragma: no cover - python3-yaml is in scripts/setup
             print(json.dumps(data, indent=2))
     else:
         print(table(data))
 
 
-def _read(path: str) -> str:
+def read_bytes(path: str, what: str = "") -> bytes:
+    """A file's bytes (- for stdin). A missing or unreadable file names the file."""
+    label = f"{what} {path}".strip() if what else path
     if path == "-":
-        return sys.stdin.read()
+        return sys.stdin.buffer.read()
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        with open(path, "rb") as f:
             return f.read()
     except OSError as e:
-        raise SystemExit(f"cryptnode: cannot read {path}: {e.strerror}")
+        raise Failure(f"cannot read {label}: {e.strerror}") from None
 
 
-# --- config ---------------------------------------------------------------------------------
+# --- config -----------------------------------------------------------------------------------
+
+def _check_table(d: Dict[str, Any]) -> str:
+    lines = ["valid" if d["valid"] else "invalid"] if not d["errors"] else list(d["errors"])
+    lines += [f"warning: {w}" for w in d["warnings"]]
+    lines += [f"hint: {h}" for h in d["hints"]]
+    return "\n".join(lines)
+
 
 def _config_validate(args) -> int:
-    from ._core import validate_config
-    errors = validate_config(_read(args.file))
-    _emit({"file": args.file, "valid": not errors, "errors": errors}, args.output,
-          lambda d: "valid" if d["valid"] else "\n".join(d["errors"]))
-    return 0 if not errors else 1
+    from ._core import check_config
+    text = read_bytes(args.file)
+    report = check_config(text, talos_version=_talos_version(args))
+    errors = list(report["errors"])
+    out = {"file": args.file, "talosVersion": _talos_version(args, resolve=True),
+           "valid": not errors, "errors": errors, "warnings": list(report["warnings"]),
+           "hints": list(report["hints"])}
+    _emit(out, args.output, _check_table)
+    return 0 if not errors else EXIT_ERROR
+
+
+def _talos_version(args, resolve: bool = False) -> str:
+    """--talos-version as given ("" for the default), or resolved to a full release."""
+    v = getattr(args, "talos_version", None) or ""
+    if not resolve:
+        return v
+    from ._core import resolve_version
+    return resolve_version(v or "1.12")
 
 
 def _config_describe(args) -> int:
     from .describe import describe, format_table
+    text = read_bytes(args.file)
     try:
-        desc = describe(_read(args.file))
+        desc = describe(text, talos_version=_talos_version(args))
     except Error as e:
-        print(f"cryptnode: {args.file}: {e}", file=sys.stderr)
-        return 1
+        raise Failure(f"{args.file}: {e}") from None
     _emit(desc, args.output, format_table)
-    return 0 if desc["valid"] else 1
+    return 0 if desc["valid"] else EXIT_ERROR
 
 
 def add_config(sub) -> None:
-    p = sub.add_parser("config", help="validate or describe a machine config")
+    p = _command(sub, "config", "validate or describe a machine config",
+                 "cryptnode config validate controlplane.yaml")
     csub = p.add_subparsers(dest="config_cmd", required=True, metavar="COMMAND")
-    v = csub.add_parser("validate", help="print Talos' validation errors (exit 1 if any)")
+    v = _command(csub, "validate",
+                 "Talos' validation errors, then cryptnode's warnings and hints (exit 1 only "
+                 "for errors)",
+                 "cryptnode config validate worker.yaml\n"
+                 "cryptnode config validate --talos-version 1.14 -o json - < worker.yaml",
+                 parents=[OUTPUT])
     v.add_argument("file", help="machine config YAML (- for stdin)")
-    v.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    v.add_argument("--talos-version", metavar="V", help="validate as that Talos release does "
+                   "(1.12, 1.13, 1.14 or a full version; default 1.12)")
     v.set_defaults(func=_config_validate)
-    d = csub.add_parser("describe",
-                        help="what each document configures and the passphrase kind per slot")
+    d = _command(csub, "describe",
+                 "what each document configures and the passphrase kind per slot",
+                 "cryptnode config describe worker.yaml -o yaml", parents=[OUTPUT])
     d.add_argument("file", help="machine config YAML (- for stdin)")
-    d.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    d.add_argument("--talos-version", metavar="V", help="parse as that Talos release does")
     d.set_defaults(func=_config_describe)
 
 
-# --- demo -----------------------------------------------------------------------------------
+# --- demo, versions, fault points -------------------------------------------------------------
 
 def _demo(args) -> int:
     from .demo import run
@@ -78,21 +176,62 @@ def _demo(args) -> int:
 
 
 def add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="the Talos disk-encryption documentation's examples and flows")
+    p = _command(sub, "demo", "the Talos disk-encryption documentation's examples and flows",
+                 "cryptnode demo --examples-only")
     p.add_argument("--examples-only", action="store_true",
                    help="only describe the documentation's config examples (no node)")
     p.set_defaults(func=_demo)
 
 
+def _versions_table(rows: List[Dict[str, Any]]) -> str:
+    from ._core import known_versions
+    out = ["Talos releases: " + ", ".join(known_versions()),
+           f"{'RULE':<36} {'SINCE':<8} {'UNTIL':<8} DESCRIPTION"]
+    for r in rows:
+        out.append(f"{r['rule']:<36} {r['since']:<8} {r['until'] or '-':<8} {r['description']}")
+    return "\n".join(out)
+
+
+def _versions(args) -> int:
+    from ._core import versions
+    _emit(list(versions()), args.output, _versions_table)
+    return 0
+
+
+def _fault_points(args) -> int:
+    from ._core import fault_points
+    rows = [{"name": n, "description": d} for n, d in fault_points()]
+    _emit(rows, args.output,
+          lambda rs: "\n".join(f"{r['name']:<36} {r['description']}" for r in rs))
+    return 0
+
+
+def add_info(sub) -> None:
+    v = _command(sub, "versions", "the Talos releases and their version-dependent rules",
+                 "cryptnode versions -o json", parents=[OUTPUT])
+    v.set_defaults(func=_versions)
+    f = _command(sub, "fault-points", "the fault points `crash-at` can arm",
+                 "cryptnode fault-points\ncryptnode -n ./node1 crash-at meta.between_copies",
+                 parents=[OUTPUT])
+    f.set_defaults(func=_fault_points)
+
+
 # --- node -------------------------------------------------------------------------------------
 # `cryptnode node create DIR` makes a node directory; `cryptnode -n DIR boot` starts the node
-# process (it owns loop devices, mounts and FUSE until shutdown, like a VM process); the other
-# commands talk to it over DIR/run/api.sock.
+# process (it owns loop devices, mounts and FUSE until the node powers off, like a VM process);
+# the other commands talk to it over DIR/run/api.sock.
 
 def _node_create(args) -> int:
-    from .node import Node
-    disks = args.disk or list(Node.DEFAULT_DISKS)
-    n = Node.create(args.dir, uuid=args.uuid, disks=disks, tpm=args.tpm,
+    from .node import Node, parse_size
+    if not args.dir:
+        raise Failure("node create: the directory name is empty")
+    sizes = []
+    for s in args.disk or list(Node.DEFAULT_DISKS):
+        try:
+            sizes.append(parse_size(s))
+        except ValueError as e:
+            raise Failure(f"--disk {s}: {e}") from None
+    n = Node.create(args.dir, uuid=args.uuid, disks=sizes, tpm=args.tpm,
                     secure_boot=args.secure_boot, pbkdf=args.pbkdf,
                     talos_version=args.talos_version, backend=args.backend)
     path = n.path
@@ -102,121 +241,257 @@ def _node_create(args) -> int:
 
 
 def add_node(sub) -> None:
-    p = sub.add_parser("node", help="create a node directory")
+    p = _command(sub, "node", "create a node directory", "cryptnode node create ./node1")
     nsub = p.add_subparsers(dest="node_cmd", required=True, metavar="COMMAND")
-    c = nsub.add_parser("create", help="a node directory with node.json and sparse disk images")
+    c = _command(nsub, "create", "a node directory with node.json and sparse disk images",
+                 "cryptnode node create ./node1 --disk 2GiB --disk 1GiB --talos-version 1.14")
     c.add_argument("dir")
     c.add_argument("--uuid", help="SMBIOS system UUID (default: random)")
     c.add_argument("--disk", action="append", metavar="SIZE",
                    help="a disk size (repeat; the first is the system disk; default 1GiB 512MiB)")
-    c.add_argument("--tpm", action=argparse.BooleanOptionalAction, default=True)
-    c.add_argument("--secure-boot", action=argparse.BooleanOptionalAction, default=True)
+    add_bool(c, "--tpm", True, "a TPM (swtpm)")
+    add_bool(c, "--secure-boot", True, "UEFI Secure Boot enabled")
     c.add_argument("--pbkdf", choices=["fast", "production"], default="fast")
     c.add_argument("--talos-version", choices=["1.12", "1.13", "1.14"], default="1.12")
     c.add_argument("--backend", choices=["auto", "kernel", "userspace"], default="auto")
     c.set_defaults(func=_node_create)
 
 
-def _need_node(args) -> str:
-    if not args.node:
-        raise SystemExit("cryptnode: this command needs -n DIR (the node directory)")
-    return args.node
+def node_dir(args) -> str:
+    """The -n directory, checked: it exists, is a directory and holds node.json."""
+    d = getattr(args, "node", None)
+    if not d:
+        raise Failure("this command needs -n DIR (the node directory)")
+    if not os.path.exists(d):
+        raise Failure(f"-n {d}: no such directory")
+    if not os.path.isdir(d):
+        raise Failure(f"-n {d}: not a directory")
+    if not os.path.exists(os.path.join(d, "node.json")):
+        raise Failure(f"-n {d}: not a cryptnode node directory (no node.json; make one with "
+                      f"`cryptnode node create {d}`)")
+    return d
 
 
-def _status_table(summary) -> str:
+def _status_table(summary: Dict[str, Any]) -> str:
     rows = [f"{'ID':<12} {'PHASE':<11} {'ENCRYPTION':<10} {'SLOT':<5} ERROR"]
     for v in summary["volumes"]:
         slot = "" if v["encryptionSlot"] is None else str(v["encryptionSlot"])
-        err = " ".join(v["errorMessage"].split())
+        err = " ".join((v["errorMessage"] or "").split())
         rows.append(f"{v['id']:<12} {v['phase']:<11} {v['encryptionProvider'] or '-':<10} "
                     f"{slot:<5} {err}")
-    state = "maintenance" if summary["maintenance"] else "running" if summary["running"] else \
-        "booting"
-    return f"node {summary['path']}: {state}\n" + "\n".join(rows)
+    head = f"node {summary['path']}: {summary['state']}"
+    if summary.get("lastCrash"):
+        head += f" (lost power at fault point {summary['lastCrash']})"
+    return head + ("\n" + "\n".join(rows) if summary["volumes"] else "")
+
+
+def _not_running_reason(summary: Dict[str, Any]) -> Optional[str]:
+    """Why a boot did not reach running (None when it did, or waits in maintenance for a config).
+    """
+    if summary["state"] in ("running", "maintenance"):
+        return None
+    if summary.get("lastCrash"):
+        return f"the node lost power at fault point {summary['lastCrash']}"
+    failed = [v for v in summary["volumes"] if v["phase"] == "failed"]
+    if failed:
+        return "; ".join(f"volume {v['id']} failed: {' '.join(v['errorMessage'].split())}"
+                         for v in failed)
+    waiting = [v["id"] for v in summary["volumes"] if v["phase"] != "ready"]
+    return f"volumes not ready: {', '.join(waiting)}" if waiting else f"node is {summary['state']}"
+
+
+def _wait_gone(pid: int, timeout: float = 60.0) -> None:
+    import time
+    deadline = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except OSError:
+            return
+        time.sleep(0.05)
 
 
 def _boot(args) -> int:
-    import os
     import subprocess
-    d = _need_node(args)
+    from .daemon import NodeNotRunning, RemoteError, call
+    d = node_dir(args)
+    config = read_bytes(args.config, "config") if args.config else None
+    try:
+        resp = call(d, "status", timeout=10)
+        raise Failure(f"node {d} is already running (pid {resp['node']['pid']}): use "
+                      f"`cryptnode -n {d} shutdown` first")
+    except (NodeNotRunning, RemoteError, OSError):
+        pass
     r, w = os.pipe()
-    cmd = [sys.executable, "-m", "cryptnode.daemon", d, str(w)]
-    if args.config:
-        cmd.append(os.path.abspath(args.config))
-    log = open(os.path.join(d, "node.log"), "ab")
-    subprocess.Popen(cmd, pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                     start_new_session=True)
+    cmd = [sys.executable, "-m", "cryptnode.daemon", os.path.abspath(d), str(w)]
+    if config is not None:
+        cmd.append("--config-stdin")
+    proc = subprocess.Popen(cmd, pass_fds=(w,), stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     os.close(w)
+    try:
+        proc.stdin.write(config or b"")
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
     with os.fdopen(r) as f:
         line = f.readline()
     if not line:
-        print(f"cryptnode: the node process ended; see {d}/node.log", file=sys.stderr)
-        return 1
+        raise Failure(f"node {d}: the node process ended (exit code {proc.wait()}); see "
+                      f"{os.path.join(d, 'node.log')}")
     resp = json.loads(line)
     if not resp["ok"]:
-        print(f"cryptnode: boot failed: {resp['error']['message']}", file=sys.stderr)
-        return 1
-    print(_status_table(resp["result"]))
+        proc.wait()
+        raise Failure(f"boot {d}: {resp['error']['message']}")
+    summary = resp["result"]
+    _emit(summary, args.output, _status_table)
+    reason = _not_running_reason(summary)
+    if reason:
+        still = "" if summary["state"] == "off" else (
+            f" (the node stays on and retries; `cryptnode -n {d} shutdown` powers it off)")
+        print(f"cryptnode: boot did not reach running: {reason}{still}", file=sys.stderr)
+        return EXIT_ERROR
+    if summary["state"] == "maintenance":
+        print(f"maintenance mode: waiting for a config (`cryptnode -n {d} apply-config "
+              f"--insecure -f FILE`)", file=sys.stderr)
     return 0
 
 
-def _remote(op: str, **kw):
-    def run(args) -> int:
-        from .daemon import NodeNotRunning, RemoteError, request
-        d = _need_node(args)
-        params = {k: (v(args) if callable(v) else v) for k, v in kw.items()}
+def _recover(d: str) -> int:
+    """shutdown of a node whose process is gone: opening the directory clears what the process
+    left (mounts, FUSE, loop devices)."""
+    from . import host
+    from .node import Node
+    before = host.node_leftovers(d)
+    stale_socket = os.path.lexists(os.path.join(d, "run", "api.sock"))
+    Node.open(d).close()
+    if stale_socket:
         try:
-            result = request(d, op, **params)
+            os.unlink(os.path.join(d, "run", "api.sock"))
+        except FileNotFoundError:
+            pass
+    after = host.node_leftovers(d)
+    cleared = {k: sorted(set(v) - set(after[k])) for k, v in before.items()}
+    text = host.describe(cleared)
+    if stale_socket:
+        text = ", ".join(filter(None, [text, "a stale run/api.sock"]))
+    if text:
+        print(f"node {d} was not running: cleared what its node process left: {text}")
+    else:
+        print(f"node {d} is not running (nothing to clear)")
+    left = host.describe(after)
+    if left:
+        raise Failure(f"node {d}: still left after recovery: {left}")
+    return 0
+
+
+def _remote(op: str, **params: Callable[[Any], Any]):
+    def run(args) -> int:
+        from .daemon import NodeNotRunning, RemoteError, call
+        d = node_dir(args)
+        kw = {k: f(args) for k, f in params.items()}
+        try:
+            resp = call(d, op, **kw)
         except NodeNotRunning as e:
-            print(f"cryptnode: {e}", file=sys.stderr)
-            return 1
+            if op == "shutdown":
+                return _recover(d)
+            raise Failure(str(e)) from None
         except RemoteError as e:
-            print(f"cryptnode: {e}", file=sys.stderr)
-            return 1
+            if e.node and e.node.get("state") == "off":
+                _wait_gone(e.node["pid"])
+            raise Failure(str(e)) from None
+        summary, result = resp["node"], resp.get("result")
+        if summary["state"] == "off":
+            _wait_gone(summary["pid"])  # the node process ends with the power
         fmt = getattr(args, "output", "table")
-        if op in ("status",):
-            _emit(result, fmt, _status_table)
-        elif op in ("reboot", "reset", "apply_config", "advance"):
-            summary = request(d, "status")
+        if op == "meta":
+            _emit(result, fmt, lambda m: json.dumps(m, indent=2))
+        elif op == "crash_at":
+            print(f"armed fault point {args.point}: the node loses power when it reaches it")
+        elif op == "shutdown":
+            print(f"node {d}: off")
+        else:
+            if op == "apply_config":
+                print(f"applied configuration: mode {result}", file=sys.stderr)
             _emit(summary, fmt, _status_table)
-        elif result is not None:
-            print(json.dumps(result, indent=2) if not isinstance(result, str) else result)
+            if summary.get("lastCrash"):
+                print(f"cryptnode: the node lost power at fault point {summary['lastCrash']}",
+                      file=sys.stderr)
+                return EXIT_ERROR
         return 0
     return run
 
 
+def _labels(args) -> List[str]:
+    labels: List[str] = []
+    for value in args.system_labels_to_wipe:
+        for label in value.split(","):
+            if not label.strip():
+                raise Failure(f"--system-labels-to-wipe {value!r}: an empty label")
+            labels.append(label.strip())
+    return labels
+
+
+def _config_arg(args) -> str:
+    from .daemon import encode_config
+    return encode_config(read_bytes(args.file, "config"))
+
+
+def _fault_point(args) -> str:
+    from ._core import fault_points
+    names = [n for n, _ in fault_points()]
+    if args.point not in names:
+        raise Failure(f"crash-at {args.point}: not a fault point (see `cryptnode fault-points`)")
+    return args.point
+
+
 def add_node_ops(sub) -> None:
-    b = sub.add_parser("boot", help="power the node on (-n DIR) and run its boot sequence")
-    b.add_argument("--config", help="a machine config offered like cmdline/platform config")
+    b = _command(sub, "boot", "power the node on (-n DIR) and run its boot sequence",
+                 "cryptnode -n ./node1 boot --config worker.yaml", parents=[NODE, OUTPUT])
+    b.add_argument("--config", metavar="FILE",
+                   help="a machine config offered like a cmdline/platform config (- for stdin)")
     b.set_defaults(func=_boot)
-    sub.add_parser("reboot", help="reboot the running node").set_defaults(func=_remote("reboot"))
-    sub.add_parser("shutdown", help="power the node off").set_defaults(func=_remote("shutdown"))
-    a = sub.add_parser("apply-config", help="talosctl apply-config")
-    a.add_argument("-f", "--file", required=True)
+    _command(sub, "reboot", "reboot the running node", "cryptnode -n ./node1 reboot",
+             parents=[NODE, OUTPUT]).set_defaults(func=_remote("reboot"))
+    _command(sub, "shutdown",
+             "power the node off (after a crashed node process: clear what it left)",
+             "cryptnode -n ./node1 shutdown", parents=[NODE]).set_defaults(
+        func=_remote("shutdown"))
+    a = _command(sub, "apply-config", "talosctl apply-config",
+                 "cryptnode -n ./node1 apply-config -f worker.yaml --mode=staged",
+                 parents=[NODE, OUTPUT])
+    a.add_argument("-f", "--file", required=True, help="machine config YAML (- for stdin)")
     a.add_argument("--mode", default="auto",
                    choices=["auto", "reboot", "no-reboot", "staged", "try"])
-    a.add_argument("--insecure", action="store_true", help="maintenance mode")
-    a.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
-    a.set_defaults(func=_remote("apply_config", yaml=lambda x: _read(x.file),
-                                mode=lambda x: x.mode, insecure=lambda x: x.insecure))
-    r = sub.add_parser("reset", help="talosctl reset --system-labels-to-wipe ...")
-    r.add_argument("--system-labels-to-wipe", required=True,
-                   help="comma-separated labels, e.g. EPHEMERAL,STATE")
-    r.add_argument("--reboot", type=lambda v: v.lower() in ("1", "true", "yes"), default=False)
-    r.add_argument("--graceful", type=lambda v: v.lower() in ("1", "true", "yes"), default=True)
-    r.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
-    r.set_defaults(func=_remote("reset",
-                                labels=lambda x: [s for s in x.system_labels_to_wipe.split(",")
-                                                  if s],
-                                reboot=lambda x: x.reboot, graceful=lambda x: x.graceful))
-    g = sub.add_parser("get", help="get volumestatus")
+    add_bool(a, "--insecure", False, "apply in maintenance mode")
+    a.set_defaults(func=_remote("apply_config", config_b64=_config_arg, mode=lambda x: x.mode,
+                                insecure=lambda x: x.insecure))
+    r = _command(sub, "reset", "talosctl reset --system-labels-to-wipe ...",
+                 "cryptnode -n ./node1 reset --system-labels-to-wipe EPHEMERAL --reboot",
+                 parents=[NODE, OUTPUT])
+    r.add_argument("--system-labels-to-wipe", required=True, action="append", metavar="LABELS",
+                   help="comma-separated labels, e.g. EPHEMERAL,STATE (repeatable)")
+    add_bool(r, "--reboot", False, "reboot after the reset instead of powering off")
+    add_bool(r, "--graceful", True, "a graceful reset")
+    r.set_defaults(func=_remote("reset", labels=_labels, reboot=lambda x: x.reboot,
+                                graceful=lambda x: x.graceful))
+    g = _command(sub, "get", "get volumestatus | meta",
+                 "cryptnode -n ./node1 get volumestatus -o yaml", parents=[NODE, OUTPUT])
     g.add_argument("resource", choices=["volumestatus", "volumestatuses", "meta"])
-    g.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
     g.set_defaults(func=lambda x: _remote("meta" if x.resource == "meta" else "status")(x))
-    v = sub.add_parser("advance", help="move the node's virtual clock")
+    v = _command(sub, "advance", "move the node's virtual clock (retry ticks, try-mode rollback)",
+                 "cryptnode -n ./node1 advance 30", parents=[NODE, OUTPUT])
     v.add_argument("seconds", type=float)
-    v.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
     v.set_defaults(func=_remote("advance", seconds=lambda x: x.seconds))
+    c = _command(sub, "crash-at", "arm a fault point: the node loses power when it reaches it",
+                 "cryptnode -n ./node1 crash-at encryption.before_kill\n"
+                 "cryptnode -n ./node1 apply-config -f rotated.yaml --mode=reboot",
+                 parents=[NODE])
+    c.add_argument("point", help="a name from `cryptnode fault-points`")
+    c.set_defaults(func=_remote("crash_at", point=_fault_point))
 
 
 # --- kms --------------------------------------------------------------------------------------
@@ -224,33 +499,45 @@ def add_node_ops(sub) -> None:
 def _kms_serve(args) -> int:
     import signal
     import threading
-    from .node import KmsServer
-    server = KmsServer.start(args.listen)
-    print(f"KMS listening on {server.endpoint} (sidero.kms.KMSService, plaintext)", flush=True)
+    from .node import KmsServer, parse_listen
+    listen = parse_listen(args.listen, args.allow_remote)
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # errors come back as one line
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    done.wait()
+    server = KmsServer.start(listen, allow_remote=args.allow_remote)
+    print(f"KMS listening on {server.endpoint} (sidero.kms.KMSService, plaintext)", flush=True)
+    while not done.wait(0.5):
+        pass
     server.stop()
     return 0
 
 
 def add_kms(sub) -> None:
-    p = sub.add_parser("kms", help="run a KMS server (like talosctl kms-launch)")
+    p = _command(sub, "kms", "run a KMS server (like talosctl kms-launch)",
+                 "cryptnode kms serve --listen 127.0.0.1:4050")
     ksub = p.add_subparsers(dest="kms_cmd", required=True, metavar="COMMAND")
-    s = ksub.add_parser("serve", help="serve sidero.kms.KMSService until interrupted")
+    s = _command(ksub, "serve", "serve sidero.kms.KMSService until interrupted",
+                 "cryptnode kms serve --listen 127.0.0.1:4050\n"
+                 "cryptnode kms serve --listen 0.0.0.0:4050 --allow-remote")
     s.add_argument("--listen", default="127.0.0.1:4050",
-                   help="host:port (loopback) or unix:/path (default 127.0.0.1:4050)")
+                   help="host:port (loopback), [::1]:port or unix:/path (default 127.0.0.1:4050)")
+    s.add_argument("--allow-remote", action="store_true",
+                   help="listen on an address that is not loopback (plaintext gRPC)")
     s.set_defaults(func=_kms_serve)
 
 
-COMMANDS: List[Callable] = [add_config, add_node, add_node_ops, add_kms, add_demo]
+COMMANDS: List[Callable] = [add_config, add_node, add_node_ops, add_kms, add_info, add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cryptnode",
-        description="Talos Linux disk encryption on a simulated node made of real parts.")
+        description="Talos Linux disk encryption on a simulated node made of real parts.",
+        epilog="example:\n  cryptnode node create ./node1\n"
+               "  cryptnode -n ./node1 boot --config worker.yaml\n"
+               "  cryptnode -n ./node1 get volumestatus",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"cryptnode {__version__}")
     p.add_argument("-n", "--node", metavar="DIR", help="the node directory (talosctl's -n)")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
@@ -259,15 +546,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _os_error(e: OSError) -> str:
+    where = e.filename if e.filename is not None else ""
+    return f"{where}: {e.strerror or e}" if where else (e.strerror or str(e))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except Failure as e:
+        print(f"cryptnode: {e}", file=sys.stderr)
     except Error as e:
         print(f"cryptnode: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `cryptnode demo | head`
         sys.stderr.close()
         return 0
+    except OSError as e:
+        print(f"cryptnode: {_os_error(e)}", file=sys.stderr)
+    except TypeError:  # a native call's TypeError lists its arguments: never shown
+        print(f"cryptnode: {args.cmd}: invalid arguments to a native call", file=sys.stderr)
+    except ValueError as e:
+        print(f"cryptnode: {e}", file=sys.stderr)
+    return EXIT_ERROR

@@ -17,7 +17,7 @@ EXAMPLES = [
     ("seed_state_ephemeral_nodeid.yaml", "Configuration: STATE and EPHEMERAL with nodeID keys"),
     ("seed_user_volume_nodeid.yaml", "Configuration: a user volume with a nodeID key"),
     ("seed_state_slot1_ephemeral_static_locked.yaml",
-     "Encryption Keys: STATE nodeID in slot 1, EPHEMERAL static + lockToSTATE"),
+     "Encryption Keys: STATE nodeID in slot 1, EPHEMERAL static + lockToState"),
     ("seed_rotation_step1.yaml", "Key Rotation, step 1: add a new key next to the old one"),
     ("seed_rotation_step2.yaml", "Key Rotation, step 2: keep only the new key"),
 ]

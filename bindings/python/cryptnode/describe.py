@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from ._core import MachineConfig, parse_config
+from ._core import parse_config
 
 _KINDS = {
     "static": "static passphrase (verbatim)",
@@ -17,10 +17,10 @@ _KINDS = {
 
 def _key(k) -> Dict[str, Any]:
     kind = k.type
-    d: Dict[str, Any] = {"slot": k.slot, "kind": kind, "lockToSTATE": k.lock_to_state}
+    d: Dict[str, Any] = {"slot": k.slot, "kind": kind, "lockToState": k.lock_to_state}
     derivation = _KINDS.get(kind, "no key kind: rejected by validation")
     if k.lock_to_state:
-        derivation += " ‖ STATE salt (lockToSTATE)"
+        derivation += " ‖ STATE salt (lockToState)"
     d["passphrase"] = derivation
     if kind == "kms":
         d["endpoint"] = k.kms_endpoint
@@ -42,10 +42,10 @@ def _encryption(spec) -> Dict[str, Any]:
     }
 
 
-def describe(cfg) -> Dict[str, Any]:
-    """A JSON-able description of a config (text or MachineConfig)."""
-    if isinstance(cfg, str):
-        cfg = parse_config(cfg)
+def describe(cfg, talos_version: str = "") -> Dict[str, Any]:
+    """A JSON-able description of a config (bytes, str or MachineConfig)."""
+    if isinstance(cfg, (bytes, str)):
+        cfg = parse_config(cfg, talos_version=talos_version)
     docs: List[Dict[str, Any]] = []
     for d in cfg.documents:
         entry: Dict[str, Any] = {"document": d.display_name, "line": d.line}

@@ -1,4 +1,4 @@
-"""The seed document's flows run on a throwaway node, for `cryptnode demo` (issue 4, item 8).
+"""The seed document's flows run on a throwaway node, for `cryptnode demo`.
 
 Each flow prints its steps as they happen (progress), then a line per volume (phase, keyslots,
 unlocking slot) and its result. Nothing secret is printed: keys are shown by kind only."""
@@ -10,36 +10,10 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Callable, List
+from typing import List
 
+from .configs import config, kms, node_id, static, user_volume_config, volume_config
 from .node import Node
-
-BASE = "version: v1alpha1\nmachine:\n  type: worker\n"
-
-
-def _vol(kind: str, name: str, keys: List[str], extra: str = "") -> str:
-    body = f"apiVersion: v1alpha1\nkind: {kind}\nname: {name}\n{extra}"
-    if keys:
-        body += "encryption:\n  provider: luks2\n  keys:\n" + "".join(keys)
-    return body
-
-
-def _key(slot: int, kind: str, lock: bool = False) -> str:
-    out = f"    - slot: {slot}\n      {kind}\n"
-    return out + ("      lockToSTATE: true\n" if lock else "")
-
-
-def _static(p: str) -> str:
-    return f"static:\n        passphrase: {p}"
-
-
-NODEID = "nodeID: {}"
-USER = ("provisioning:\n  diskSelector:\n    match: \"!system_disk\"\n"
-        "  minSize: 100MiB\n  maxSize: 200MiB\n")
-
-
-def _cfg(*docs: str) -> str:
-    return "---\n".join([BASE, *docs])
 
 
 class Report:
@@ -63,7 +37,7 @@ class Report:
                 except Exception:  # noqa: BLE001 - a failed volume may have no readable header
                     slots = "?"
             enc = (f"luks2 keyslots [{slots}] opened by slot {st.encryption_slot}"
-                   f"{' lockToSTATE' if st.locked_to_state else ''}"
+                   f"{' lockToState' if st.encryption_locked_to_state else ''}"
                    if st.encryption_provider else "")
             one_line = " ".join(st.error_message.split())
             err = f"error: {one_line}" if one_line else ""
@@ -72,8 +46,8 @@ class Report:
 
 
 def flow_state_ephemeral_nodeid(node: Node, r: Report) -> None:
-    cfg = _cfg(_vol("VolumeConfig", "STATE", [_key(0, NODEID)]),
-               _vol("VolumeConfig", "EPHEMERAL", [_key(0, NODEID)]))
+    cfg = config(volume_config("STATE", keys=[node_id()]),
+                 volume_config("EPHEMERAL", keys=[node_id()]))
     r.step("boot with STATE and EPHEMERAL encrypted by nodeID keys")
     node.boot(config=cfg)
     node.write_file("EPHEMERAL", "demo.txt", b"hello")
@@ -84,7 +58,7 @@ def flow_state_ephemeral_nodeid(node: Node, r: Report) -> None:
 
 
 def flow_user_volume(node: Node, r: Report) -> None:
-    cfg = _cfg(_vol("UserVolumeConfig", "data", [_key(0, NODEID)], USER))
+    cfg = config(user_volume_config("data", keys=[node_id()]))
     r.step("boot with an encrypted user volume u-data (nodeID)")
     node.boot(config=cfg)
     node.write_file("u-data", "demo.txt", b"user data")
@@ -93,51 +67,51 @@ def flow_user_volume(node: Node, r: Report) -> None:
 
 
 def flow_lock_to_state(node: Node, r: Report) -> None:
-    cfg = _cfg(_vol("VolumeConfig", "STATE", [_key(1, NODEID)]),
-               _vol("VolumeConfig", "EPHEMERAL", [_key(0, _static("supersecret"), lock=True)]))
+    cfg = config(volume_config("STATE", keys=[node_id(slot=1)]),
+                 volume_config("EPHEMERAL", keys=[static("supersecret", lock_to_state=True)]))
     r.step("STATE nodeID in slot 1; EPHEMERAL static key locked to STATE")
     node.boot(config=cfg)
-    assert node.volume_status("EPHEMERAL").locked_to_state
+    assert node.volume_status("EPHEMERAL").encryption_locked_to_state
     node.reboot()
 
 
 def flow_rotation(node: Node, r: Report) -> None:
     def eph(*keys):
-        return _cfg(_vol("VolumeConfig", "EPHEMERAL", list(keys)))
-    node.boot(config=eph(_key(0, _static("oldkey"))))
+        return config(volume_config("EPHEMERAL", keys=list(keys)))
+    node.boot(config=eph(static("oldkey", slot=0)))
     node.write_file("EPHEMERAL", "demo.txt", b"survives rotation")
     r.step("apply-config --mode=reboot: keys oldkey@0 + newkey@1")
-    node.apply_config(eph(_key(0, _static("oldkey")), _key(1, _static("newkey"))), mode="reboot")
+    node.apply_config(eph(static("oldkey", slot=0), static("newkey", slot=1)), mode="reboot")
     r.step("apply-config --mode=reboot: newkey@1 only")
-    node.apply_config(eph(_key(1, _static("newkey"))), mode="reboot")
+    node.apply_config(eph(static("newkey", slot=1)), mode="reboot")
     assert sorted(node.luks_dump("EPHEMERAL")["keyslots"]) == ["1"]
     assert node.read_file("EPHEMERAL", "demo.txt") == b"survives rotation"
 
 
 def flow_ephemeral_migration(node: Node, r: Report) -> None:
-    node.boot(config=_cfg())
+    node.boot(config=config())
     node.write_file("EPHEMERAL", "old.txt", b"old")
     r.step("apply-config --mode=staged with EPHEMERAL encryption")
-    node.apply_config(_cfg(_vol("VolumeConfig", "EPHEMERAL", [_key(0, NODEID)])), mode="staged")
+    node.apply_config(config(volume_config("EPHEMERAL", keys=[node_id()])), mode="staged")
     r.step("reset --system-labels-to-wipe EPHEMERAL --reboot=true")
     node.reset(["EPHEMERAL"], reboot=True)
     assert node.volume_status("EPHEMERAL").encryption_provider == "luks2"
 
 
 def flow_state_migration(node: Node, r: Report) -> None:
-    node.boot(config=_cfg())
+    node.boot(config=config())
     r.step("reset --system-labels-to-wipe STATE --reboot=true")
     node.reset(["STATE"], reboot=True)
     r.step(f"maintenance mode: {node.maintenance}; apply-config --insecure")
-    node.apply_config(_cfg(_vol("VolumeConfig", "STATE", [_key(0, NODEID)])), insecure=True)
+    node.apply_config(config(volume_config("STATE", keys=[node_id()])), insecure=True)
     assert node.volume_status("STATE").encryption_provider == "luks2"
 
 
 def flow_state_wipe_breaks_locked(node: Node, r: Report) -> None:
-    cfg = _cfg(_vol("VolumeConfig", "STATE", [_key(0, NODEID)]),
-               _vol("VolumeConfig", "EPHEMERAL", [_key(0, NODEID, lock=True)]))
+    cfg = config(volume_config("STATE", keys=[node_id()]),
+                 volume_config("EPHEMERAL", keys=[node_id(lock_to_state=True)]))
     node.boot(config=cfg)
-    r.step("reset STATE, then apply-config --insecure: EPHEMERAL's lockToSTATE key no longer fits")
+    r.step("reset STATE, then apply-config --insecure: EPHEMERAL's lockToState key no longer fits")
     node.reset(["STATE"], reboot=True)
     node.apply_config(cfg, insecure=True)
     assert "encryption key rejected" in node.volume_status("EPHEMERAL").error_message
@@ -149,16 +123,15 @@ def flow_state_wipe_breaks_locked(node: Node, r: Report) -> None:
 
 def flow_kms(node: Node, r: Report) -> None:
     from .node import KmsServer
-    with KmsServer.start() as kms:
-        cfg = _cfg(_vol("VolumeConfig", "EPHEMERAL",
-                        [_key(0, f"kms:\n        endpoint: {kms.endpoint}")]))
-        r.step(f"EPHEMERAL sealed by the KMS at {kms.endpoint}")
+    with KmsServer.start() as server:
+        cfg = config(volume_config("EPHEMERAL", keys=[kms(server.endpoint)]))
+        r.step(f"EPHEMERAL sealed by the KMS at {server.endpoint}")
         node.boot(config=cfg)
-        kms.set_fault("down")
+        server.set_fault("down")
         r.step("KMS down, reboot: EPHEMERAL fails (retryable)")
         node.reboot()
         assert node.volume_status("EPHEMERAL").phase == "failed"
-        kms.set_fault(None)
+        server.set_fault(None)
         r.step("KMS back; advance the virtual clock 30 s: the retry ticker opens it")
         node.advance(30)
         assert node.volume_status("EPHEMERAL").phase == "ready"
@@ -167,11 +140,11 @@ def flow_kms(node: Node, r: Report) -> None:
 FLOWS: List[tuple] = [
     ("STATE + EPHEMERAL with nodeID keys", flow_state_ephemeral_nodeid),
     ("user volume with a nodeID key", flow_user_volume),
-    ("lockToSTATE", flow_lock_to_state),
+    ("lockToState", flow_lock_to_state),
     ("two-step key rotation", flow_rotation),
     ("EPHEMERAL: unencrypted -> encrypted", flow_ephemeral_migration),
     ("STATE: unencrypted -> encrypted (maintenance)", flow_state_migration),
-    ("wiping STATE breaks lockToSTATE volumes", flow_state_wipe_breaks_locked),
+    ("wiping STATE breaks lockToState volumes", flow_state_wipe_breaks_locked),
     ("KMS key, KMS outage and the 30 s retry", flow_kms),
 ]
 

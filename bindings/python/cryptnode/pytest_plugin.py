@@ -2,17 +2,28 @@
 entry point of the installed package).
 
 - markers: vm (boots a real kernel under QEMU), slow, tpm (needs swtpm), kms (needs the KMS server)
-- fixtures: node, node_factory (simulated nodes in the test's tmp dir, closed afterwards)
-- a session check that fails the run if a loop device, FUSE mount or swtpm process is left behind
-  that was not there when the session started."""
+- fixtures: node, node_factory (simulated nodes in the test's tmp dir, closed afterwards), kms (a
+  KMS server, stopped afterwards), crash_at (the helper below)
+- crash_at(node, point, operation, *args): arm a fault point, run the operation, check the node
+  lost power exactly there
+- a session check that fails the run if a loop device, mount or swtpm process is left behind by
+  THIS session: what existed at session start is ignored, and so is what another pytest session
+  running at the same time made in its own temporary directory. fusectl is never a leftover.
+
+State lives in config.stash, not in module globals: several sessions (pytester, xdist) can share
+one interpreter."""
 
 from __future__ import annotations
 
-import glob
 import os
-import subprocess
+import re
+from typing import Any, Callable, Dict, Optional, Set, Union
 
 import pytest
+
+from .host import fuse_mounts, loop_devices, mounts, swtpm_processes
+
+__all__ = ["crash_at", "fuse_mounts", "loop_devices", "snapshot", "leftovers"]
 
 MARKERS = {
     "vm": "boots a real kernel under libvirt/QEMU (slow; skipped where QEMU or a kernel is absent)",
@@ -20,6 +31,8 @@ MARKERS = {
     "tpm": "needs swtpm",
     "kms": "needs the gRPC KMS server",
 }
+
+SNAPSHOT = pytest.StashKey[Dict[str, Dict[str, str]]]()
 
 
 def pytest_configure(config):
@@ -29,57 +42,102 @@ def pytest_configure(config):
 
 # --- leak check -----------------------------------------------------------------------------
 
-def loop_devices():
-    """Attached loop devices: {"/dev/loop3": "/path/to/backing"}."""
-    out = {}
-    for d in glob.glob("/sys/block/loop*/loop/backing_file"):
-        name = d.split("/")[3]
-        try:
-            with open(d) as f:
-                out["/dev/" + name] = f.read().strip()
-        except OSError:
-            pass
-    return out
-
-
-def fuse_mounts():
-    """FUSE filesystems (type fuse or fuse.*); fusectl, the control filesystem the userspace
-    backend mounts to abort a connection, is not one."""
-    try:
-        with open("/proc/mounts") as f:
-            return {line.split()[1] for line in f
-                    if line.split()[2] == "fuse" or line.split()[2].startswith("fuse.")}
-    except OSError:
-        return set()
-
-
-def swtpm_processes():
-    try:
-        out = subprocess.run(["pgrep", "-x", "swtpm"], capture_output=True, text=True).stdout
-    except OSError:
-        return set()
-    return set(out.split())
-
-
-def snapshot():
-    return {"loop devices": set(loop_devices()), "FUSE mounts": fuse_mounts(),
+def snapshot() -> Dict[str, Dict[str, str]]:
+    """What a node can leave behind, each item with the path that tells whose it is:
+    {"loop devices": {dev: backing file}, "mounts": {target: target},
+     "swtpm processes": {pid: command line}}."""
+    return {"loop devices": loop_devices(),
+            "mounts": {m.target: m.target for m in mounts()},
             "swtpm processes": swtpm_processes()}
 
 
+_SESSION_DIR = re.compile(r"(/pytest-of-[^/]+/pytest-\d+)(?:/|$)")
+
+
+def _session_pid(where: str) -> Optional[int]:
+    """The pid of the pytest session whose temporary directory `where` names (pytest writes it to
+    pytest-N/.lock while the session runs), or None."""
+    matches = list(_SESSION_DIR.finditer(where))
+    if not matches:
+        return None
+    m = matches[-1]  # the innermost: a session's directory may sit in another's
+    try:
+        with open(where[:m.end(1)] + "/.lock") as f:
+            return int(f.read().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def _family() -> Set[int]:
+    """This process and its ancestors: a session started by a test of an outer session shares
+    that session's leftovers."""
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def _ours(where: str, family: Set[int]) -> bool:
+    """Outside every pytest temporary directory: ours (it appeared during the session). Inside
+    one: ours when that directory's session is this process or one of its ancestors."""
+    if not _SESSION_DIR.search(where):
+        return True
+    return _session_pid(where) in family
+
+
+def leftovers(before: Dict[str, Dict[str, str]],
+              after: Dict[str, Dict[str, str]]) -> Dict[str, list]:
+    """What appeared since `before` and belongs to this session."""
+    family = _family()
+    out = {}
+    for kind, items in after.items():
+        new = sorted(k for k, where in items.items()
+                     if k not in before.get(kind, {}) and _ours(where, family))
+        if new:
+            out[kind] = new
+    return out
+
+
+def settled_leftovers(before: Dict[str, Dict[str, str]], tries: int = 5,
+                      pause: float = 0.5) -> Dict[str, list]:
+    """leftovers(), asked again while some remain: a loop device the kernel detaches a moment
+    after its last close, or another process's short-lived one, is not a leak."""
+    import time
+    leaks = leftovers(before, snapshot())
+    for _ in range(tries):
+        if not leaks:
+            break
+        time.sleep(pause)
+        leaks = leftovers(before, snapshot())
+    return leaks
+
+
+def _describe(leaks: Dict[str, list]) -> str:
+    now = snapshot()
+    parts = []
+    for kind, items in leaks.items():
+        named = [f"{k} ({now[kind][k]})" if now[kind].get(k, k) != k else k for k in items]
+        parts.append(f"{kind}: {', '.join(named)}")
+    return "; ".join(parts)
+
+
 def pytest_sessionstart(session):
-    session.config._cryptnode_before = snapshot()
+    session.config.stash[SNAPSHOT] = snapshot()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    before = getattr(session.config, "_cryptnode_before", None)
+    before = session.config.stash.get(SNAPSHOT, None)
     if before is None or hasattr(session.config, "workerinput"):
         return  # xdist workers: the controller checks
-    after = snapshot()
-    leaks = {k: sorted(after[k] - before[k]) for k in after if after[k] - before[k]}
+    leaks = settled_leftovers(before)
     if leaks:
         tr = session.config.pluginmanager.get_plugin("terminalreporter")
-        text = "cryptnode leak check: left behind after the session: " + "; ".join(
-            f"{k}: {', '.join(v)}" for k, v in leaks.items())
+        text = "cryptnode leak check: left behind after the session: " + _describe(leaks)
         if tr:
             tr.write_line(text, red=True)
         else:
@@ -89,7 +147,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 # --- node fixtures ----------------------------------------------------------------------------
 
-def _node_support_missing():
+def _node_support_missing() -> Optional[str]:
     try:
         from cryptnode import Node  # noqa: F401
     except ImportError:
@@ -127,3 +185,37 @@ def node_factory(tmp_path):
 def node(node_factory):
     """A fresh node (1 GiB system disk + a 512 MiB disk for user volumes), not yet booted."""
     return node_factory()
+
+
+@pytest.fixture
+def kms():
+    """A KMS server on 127.0.0.1 (kms.endpoint, kms.set_fault(...)), stopped after the test."""
+    from cryptnode import KmsServer
+    server = KmsServer.start()
+    yield server
+    server.stop()
+
+
+def crash_at(node, point: str, operation: Union[str, Callable[..., Any]], *args: Any,
+             **kwargs: Any) -> None:
+    """Arms `point`, runs `operation` (a Node method name or a callable) and checks that the node
+    lost power exactly there: crash_at(node, "meta.between_copies", "apply_config", text)."""
+    from cryptnode import fault_points
+    names = [n for n, _ in fault_points()]
+    if point not in names:
+        pytest.fail(f"crash_at: {point!r} is not a fault point", pytrace=False)
+    node.crash_at(point)
+    op = getattr(node, operation) if isinstance(operation, str) else operation
+    op(*args, **kwargs)
+    if node.last_crash != point:
+        pytest.fail(f"crash_at: the operation did not reach fault point {point!r} "
+                    f"(last crash: {node.last_crash or 'none'})", pytrace=False)
+    if node.powered_on:
+        pytest.fail(f"crash_at: the node is still powered on after crashing at {point!r}",
+                    pytrace=False)
+
+
+@pytest.fixture(name="crash_at")
+def _crash_at_fixture():
+    """The crash_at helper, as a fixture."""
+    return crash_at
