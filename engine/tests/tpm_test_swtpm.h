@@ -4,7 +4,6 @@
 // the way the simulated firmware does it (sim/src/firmware), so engine tests need no sim code.
 #pragma once
 
-#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
