@@ -3,9 +3,13 @@
 // open for the whole run and the two sides alternate round by round (which one goes first
 // alternates too), so that warm-up and background load hit both alike. Prints min/median/max per
 // side and `ratio fuse_xfs_{write,read} encrypted/passthrough = X`, the ratio of the medians.
-// The read comes from a fresh mount (nothing of the file in XFS' page cache).
-//   activation_fuse_bench [--rounds N] [--mib N] [--xts auto|openssl|vaes]
+// The read comes from a fresh mount (nothing of the file in XFS' page cache). The LUKS2 images live
+// in --dir (default /dev/shm, a tmpfs: the shared disk's own speed and noise stay out of what is
+// compared, and the passthrough side is as fast as the FUSE + loop path allows).
+//   activation_fuse_bench [--rounds N] [--mib N] [--xts auto|openssl|aesni|vaes] [--dir D]
+#include <fcntl.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,13 +26,36 @@
 
 using namespace cryptnode;
 using cryptnode::testing::run;
-using cryptnode::testing::ScratchFile;
 
 namespace {
 
+// A sparse image in a fresh directory under `parent`, removed with it.
+class Image {
+ public:
+  Image(const std::string& parent, uint64_t size) {
+    std::string tmpl = parent + "/cryptnode-bench-XXXXXX";
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp in " + parent + " failed");
+    dir_ = tmpl;
+    path_ = dir_ + "/disk.img";
+    int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(size)) != 0)
+      throw std::runtime_error("cannot create " + path_);
+    ::close(fd);
+  }
+  ~Image() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  const std::string& path() const { return path_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_, path_;
+};
+
 struct Side {
   std::string label;
-  std::unique_ptr<ScratchFile> img;
+  std::unique_ptr<Image> img;
   std::unique_ptr<activation::ActivationBackend> backend;
   std::string dev, mnt;
   std::vector<double> write_mbs, read_mbs;
@@ -52,8 +79,9 @@ void must(bool ok, const std::string& what) {
   }
 }
 
-void open_side(Side& s, bool passthrough, activation::XtsImpl xts, uint64_t mib) {
-  s.img = std::make_unique<ScratchFile>((mib + 256) << 20);
+void open_side(Side& s, const std::string& dir, bool passthrough, activation::XtsImpl xts,
+               uint64_t mib) {
+  s.img = std::make_unique<Image>(dir, (mib + 256) << 20);
   luks2::FormatOptions o;
   o.sector_size = 4096;
   luks2::Device::format(s.img->path(), 0, Secret(std::string_view("pw")), o, Env::posix());
@@ -109,25 +137,26 @@ int main(int argc, char** argv) {
   int rounds = 7;
   uint64_t mib = 1024;
   activation::XtsImpl xts = activation::XtsImpl::kAuto;
+  std::string dir = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
     if (a == "--rounds") rounds = std::max(1, std::atoi(v.c_str()));
     if (a == "--mib") mib = std::max(16, std::atoi(v.c_str()));
+    if (a == "--dir") dir = v;
     if (a == "--xts") {
       xts = v == "openssl" ? activation::XtsImpl::kOpenssl
+            : v == "aesni" ? activation::XtsImpl::kAesni
             : v == "vaes"  ? activation::XtsImpl::kVaes
                            : activation::XtsImpl::kAuto;
     }
   }
   Side plain, enc;
   plain.label = "passthrough";
-  open_side(plain, true, xts, mib);
-  open_side(enc, false, xts, mib);
+  open_side(plain, dir, true, xts, mib);
+  open_side(enc, dir, false, xts, mib);
   enc.label = "AES-XTS (" +
-              std::string(activation::xts_impl_name(xts != activation::XtsImpl::kAuto ? xts
-                                                    : activation::xts_vaes_available()
-                                                        ? activation::XtsImpl::kVaes
-                                                        : activation::XtsImpl::kOpenssl)) +
+              std::string(activation::xts_impl_name(
+                  xts == activation::XtsImpl::kAuto ? activation::xts_auto_impl() : xts)) +
               ")";
   round_of(plain, mib);  // warm-up of both paths, not counted
   round_of(enc, mib);
@@ -140,8 +169,8 @@ int main(int argc, char** argv) {
   }
   close_side(plain);
   close_side(enc);
-  std::printf("%d alternating rounds of %llu MiB, 4 KiB sectors:\n", rounds,
-              static_cast<unsigned long long>(mib));
+  std::printf("%d alternating rounds of %llu MiB, 4 KiB sectors, images in %s:\n", rounds,
+              static_cast<unsigned long long>(mib), dir.c_str());
   report("write", plain, plain.write_mbs);
   report("write", enc, enc.write_mbs);
   report("read", plain, plain.read_mbs);

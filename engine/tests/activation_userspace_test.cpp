@@ -76,6 +76,16 @@ std::string pread_all(int fd, uint64_t off, size_t len) {
   return s;
 }
 
+// File descriptors of this process open on `path`.
+int fds_on(const std::string& path) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    if (std::filesystem::read_symlink(e.path(), ec) == path) ++n;
+  }
+  return n;
+}
+
 bool fuse_mounted_under(const std::string& dir) {
   std::ifstream m("/proc/mounts");
   std::string line;
@@ -107,10 +117,9 @@ std::string param_name(const ::testing::TestParamInfo<Param>& p) {
 }
 std::vector<Param> params() {
   std::vector<Param> out;
-  for (uint32_t s : {512u, 4096u}) {
-    out.push_back({s, XtsImpl::kOpenssl});
-    if (xts_vaes_available()) out.push_back({s, XtsImpl::kVaes});
-  }
+  for (uint32_t s : {512u, 4096u})
+    for (XtsImpl i : {XtsImpl::kOpenssl, XtsImpl::kAesni, XtsImpl::kVaes})
+      if (xts_impl_available(i)) out.push_back({s, i});
   return out;
 }
 
@@ -139,6 +148,7 @@ struct UserspaceTest : ::testing::TestWithParam<Param> {
 
 TEST_P(UserspaceTest, BytesSurviveCloseAndReopenAndMatchCryptsetup) {
   const std::string data = pattern(1 << 20, GetParam().sector);
+  const int fds = fds_on(disk->path());  // the scratch loop device's own
   {
     auto b = make_activation_backend("userspace", runtime, Env::posix());
     std::string mapped = b->open(disk->path(), 0, S("pw"), "luks2-EPHEMERAL", opts);
@@ -146,8 +156,10 @@ TEST_P(UserspaceTest, BytesSurviveCloseAndReopenAndMatchCryptsetup) {
     EXPECT_TRUE(b->is_open("luks2-EPHEMERAL"));
     write_dev(mapped, 4096, data);
     write_dev(mapped, 4096 * 300 + 100, "unaligned");  // the page cache above reads the sector
+    EXPECT_EQ(fds_on(disk->path()), fds + 1);          // the backend's
     b->close("luks2-EPHEMERAL");
     EXPECT_FALSE(b->is_open("luks2-EPHEMERAL"));
+    EXPECT_EQ(fds_on(disk->path()), fds);  // let go at luksClose, not when FUSE releases its handle
   }
   EXPECT_FALSE(fuse_mounted_under(runtime));
   {

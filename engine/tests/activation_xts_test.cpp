@@ -54,8 +54,9 @@ Secret random_key(size_t n) {
 
 // The implementations this CPU can run.
 std::vector<XtsImpl> impls() {
-  std::vector<XtsImpl> out{XtsImpl::kOpenssl};
-  if (xts_vaes_available()) out.push_back(XtsImpl::kVaes);
+  std::vector<XtsImpl> out;
+  for (XtsImpl i : {XtsImpl::kOpenssl, XtsImpl::kAesni, XtsImpl::kVaes})
+    if (xts_impl_available(i)) out.push_back(i);
   return out;
 }
 
@@ -128,12 +129,13 @@ TEST(XtsPlain64, IvCountsFiveHundredTwelveByteUnits) {
 }
 
 TEST(XtsPlain64, EveryImplementationMatchesOpensslOnRandomInput) {
-  if (!xts_vaes_available()) GTEST_SKIP() << "only OpenSSL's XTS runs on this CPU";
+  if (impls().size() == 1) GTEST_SKIP() << "only OpenSSL's XTS runs on this CPU";
   for (size_t key_size : {32u, 64u}) {
     for (uint32_t sector : {512u, 1024u, 2048u, 4096u}) {
-      for (int trial = 0; trial < 12; ++trial) {
+      for (int trial = 0; trial < 24; ++trial) {
         Secret key = random_key(key_size);
-        Xts ref(key, sector, XtsImpl::kOpenssl), fast(key, sector, XtsImpl::kVaes);
+        const XtsImpl impl = impls()[1 + trial % (impls().size() - 1)];
+        Xts ref(key, sector, XtsImpl::kOpenssl), fast(key, sector, impl);
         // 1 to 40 sectors (more than one batch of sector tweaks), offsets up to 2^48 bytes.
         const size_t len = sector * (1 + trial * 7 % 40);
         uint64_t unit = 0;
@@ -143,9 +145,9 @@ TEST(XtsPlain64, EveryImplementationMatchesOpensslOnRandomInput) {
         std::vector<uint8_t> a(len), b(len);
         ref.encrypt(offset, plain.data(), a.data(), len);
         fast.encrypt(offset, plain.data(), b.data(), len);
-        ASSERT_EQ(a, b) << key_size << " " << sector << " " << trial;
+        ASSERT_EQ(a, b) << xts_impl_name(impl) << " " << key_size << " " << sector << " " << trial;
         fast.decrypt(offset, b.data(), len);  // in place
-        ASSERT_EQ(b, plain) << key_size << " " << sector << " " << trial;
+        ASSERT_EQ(b, plain) << xts_impl_name(impl) << " " << key_size << " " << sector;
         ref.decrypt(offset, a.data(), len);
         ASSERT_EQ(a, plain);
       }
@@ -197,7 +199,10 @@ TEST(XtsPlain64, RejectsBadParameters) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), Code::kInvalidArgument);
   }
-  if (!xts_vaes_available()) {
-    EXPECT_THROW(Xts(Secret(ok.data(), ok.size()), 512, XtsImpl::kVaes), Error);
-  }
+  for (XtsImpl impl : {XtsImpl::kAesni, XtsImpl::kVaes})
+    if (!xts_impl_available(impl)) {
+      EXPECT_THROW(Xts(Secret(ok.data(), ok.size()), 512, impl), Error);
+    }
+  Xts automatic(Secret(ok.data(), ok.size()), 512);
+  EXPECT_EQ(automatic.impl(), xts_auto_impl());
 }

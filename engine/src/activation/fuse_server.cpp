@@ -122,14 +122,28 @@ struct FuseServer::Ops {
       fuse_reply_err(req, EROFS);
       return;
     }
-    fi->fh = reinterpret_cast<uintptr_t>(new FileRef(std::move(f)));
+    FuseServer& s = self(req);
+    auto* h = new FileRef(std::move(f));
+    {
+      std::lock_guard<std::mutex> l(s.mu_);
+      s.handles_.insert(h);
+    }
+    fi->fh = reinterpret_cast<uintptr_t>(h);
     fi->direct_io = 1;
     fi->keep_cache = 0;
-    if (fuse_reply_open(req, fi) != 0) delete &handle(fi);  // the opener is gone
+    if (fuse_reply_open(req, fi) != 0) forget(s, h);  // the opener is gone
+  }
+
+  static void forget(FuseServer& s, FileRef* h) {
+    {
+      std::lock_guard<std::mutex> l(s.mu_);
+      s.handles_.erase(h);
+    }
+    delete h;
   }
 
   static void release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    delete &handle(fi);
+    forget(self(req), &handle(fi));
     fuse_reply_err(req, 0);
   }
 
@@ -275,6 +289,11 @@ void FuseServer::stop() {
     }
   }
   if (loop_.joinable()) loop_.join();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (FileRef* h : handles_) delete h;  // no thread is left to use them
+    handles_.clear();
+  }
   fuse_session_unmount(se);
   fuse_session_destroy(se);
   env_.unmount(mountpoint_, true);  // a no-op when the unmount above succeeded

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -49,6 +50,8 @@ class FuseServer {
   const std::string mountpoint_;
   std::mutex mu_;
   std::map<uint64_t, Node> nodes_;  // by inode number (1 is the root directory)
+  // Open handles (fuse_file_info::fh); those the kernel did not release by stop() are freed there.
+  std::set<std::shared_ptr<SectorFile>*> handles_;
   uint64_t next_ino_ = 2;
   fuse_session* se_ = nullptr;
   std::thread loop_;

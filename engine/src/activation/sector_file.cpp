@@ -26,20 +26,26 @@ uint8_t* scratch(size_t n) {
 
 SectorFile::SectorFile(std::unique_ptr<BlockDevice> device, SegmentLayout layout,
                        std::unique_ptr<Xts> xts, bool read_only)
-    : device_(std::move(device)), layout_(layout), xts_(std::move(xts)), read_only_(read_only) {}
+    : device_(std::move(device)),
+      layout_(layout),
+      xts_(std::move(xts)),
+      passthrough_(!xts_),
+      read_only_(read_only) {}
 
 void SectorFile::read_sectors(uint64_t a, uint64_t b, uint8_t* out) {
   device_->read_at(layout_.offset + a, out, b - a);
-  if (xts_) xts_->decrypt(a, out, out, b - a);
+  xts_->decrypt(a, out, out, b - a);
 }
 
 ssize_t SectorFile::read(uint64_t off, uint8_t* out, size_t len) {
   if (off >= layout_.size) return 0;
   len = static_cast<size_t>(std::min<uint64_t>(len, layout_.size - off));
+  std::shared_lock<std::shared_mutex> l(mu_);
+  if (!device_) return -EIO;
   try {
     const uint64_t ss = layout_.sector;
     const uint64_t a = off / ss * ss, b = (off + len + ss - 1) / ss * ss;
-    if (!xts_) {
+    if (passthrough_) {
       device_->read_at(layout_.offset + off, out, len);
     } else if (a == off && b == off + len) {
       read_sectors(a, b, out);  // decrypted in place, in the caller's buffer
@@ -62,15 +68,19 @@ ssize_t SectorFile::write(uint64_t off, const uint8_t* in, size_t len) {
   try {
     const uint64_t ss = layout_.sector;
     const uint64_t a = off / ss * ss, b = (off + len + ss - 1) / ss * ss;
-    if (!xts_) {
+    if (passthrough_) {
+      std::shared_lock<std::shared_mutex> l(mu_);
+      if (!device_) return -EIO;
       device_->write_at(layout_.offset + off, in, len);
     } else if (a == off && b == off + len) {
-      std::shared_lock<std::shared_mutex> l(rmw_);
+      std::shared_lock<std::shared_mutex> l(mu_);
+      if (!device_) return -EIO;
       uint8_t* tmp = scratch(len);
       xts_->encrypt(a, in, tmp, len);  // out of place: the request's buffer stays as it came
       device_->write_at(layout_.offset + a, tmp, len);
     } else {
-      std::unique_lock<std::shared_mutex> l(rmw_);
+      std::unique_lock<std::shared_mutex> l(mu_);
+      if (!device_) return -EIO;
       uint8_t* tmp = scratch(b - a);
       if (off != a) read_sectors(a, a + ss, tmp);
       if (off + len != b && (b - ss != a || off == a)) read_sectors(b - ss, b, tmp + (b - ss - a));
@@ -85,12 +95,24 @@ ssize_t SectorFile::write(uint64_t off, const uint8_t* in, size_t len) {
 }
 
 int SectorFile::sync() {
+  std::shared_lock<std::shared_mutex> l(mu_);
   try {
-    device_->sync();
+    if (device_) device_->sync();
   } catch (const std::exception&) {
     return -EIO;
   }
   return 0;
+}
+
+void SectorFile::close() {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  if (!device_) return;
+  try {
+    device_->sync();
+  } catch (const std::exception&) {
+  }
+  device_.reset();
+  xts_.reset();  // the round keys are wiped with it
 }
 
 }  // namespace cryptnode::activation

@@ -37,18 +37,23 @@ class SectorFile {
   ssize_t read(uint64_t off, uint8_t* out, size_t len);
   ssize_t write(uint64_t off, const uint8_t* in, size_t len);
   int sync();
+  // luksClose: syncs and lets go of the device (and the key with the cipher) once the requests in
+  // flight are done; later requests fail with -EIO. The FUSE kernel module may release its
+  // handles on the file long after (or, when the server stopped first, never).
+  void close();
 
  private:
   // Reads and decrypts the sectors [a, b) of the segment into out.
   void read_sectors(uint64_t a, uint64_t b, uint8_t* out);
 
-  std::unique_ptr<BlockDevice> device_;
+  std::unique_ptr<BlockDevice> device_;  // null once closed
   SegmentLayout layout_;
   std::unique_ptr<Xts> xts_;
+  bool passthrough_;
   bool read_only_;
-  // Whole-sector writes share it; a read-modify-write holds it alone, so that it cannot put back
-  // a stale copy of a sector another request wrote meanwhile.
-  std::shared_mutex rmw_;
+  // Reads and whole-sector writes share it; a read-modify-write holds it alone, so that it cannot
+  // put back a stale copy of a sector another request wrote meanwhile; so does close().
+  std::shared_mutex mu_;
 };
 
 }  // namespace cryptnode::activation

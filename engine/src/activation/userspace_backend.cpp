@@ -132,8 +132,8 @@ class UserspaceBackend final : public ActivationBackend {
     for (const auto& m : force ? std::vector<MountEntry>() : env_.mounts())
       if (m.source == v->loop->path())
         throw Error(Code::kDeviceBusy, "mapped device is still in use");
-    v->loop->detach();  // flushes through FUSE before the file goes away
-    v->file->sync();
+    v->loop->detach();     // flushes through FUSE before the file goes away
+    v->file->close();      // the device and the key go now, whenever FUSE releases its handle
     server_.remove(name);  // unmounts with the last volume
     std::lock_guard<std::mutex> l(mu_);
     volumes_.erase(name);

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "aes_key_schedule.h"
 #include "cryptnode/engine/error.h"
 #include "xts_engine.h"
 
@@ -16,14 +17,29 @@ std::string_view xts_impl_name(XtsImpl impl) {
       return "auto";
     case XtsImpl::kOpenssl:
       return "openssl";
+    case XtsImpl::kAesni:
+      return "aesni";
     case XtsImpl::kVaes:
       return "vaes";
   }
   return "?";
 }
 
-bool xts_vaes_available() {
-  return vaes_supported();
+bool xts_impl_available(XtsImpl impl) {
+  switch (impl) {
+    case XtsImpl::kAesni:
+      return aesni_supported();
+    case XtsImpl::kVaes:
+      return vaes_supported();
+    default:
+      return true;
+  }
+}
+
+XtsImpl xts_auto_impl() {
+  return vaes_supported()    ? XtsImpl::kVaes
+         : aesni_supported() ? XtsImpl::kAesni
+                             : XtsImpl::kOpenssl;
 }
 
 void xts_crypt_unit(const Secret& key, const uint8_t tweak[16], uint8_t* buf, size_t len,

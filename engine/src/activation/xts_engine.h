@@ -19,7 +19,8 @@ struct Xts::Engine {
 
 // key: 32 or 64 bytes with differing halves, sector_size: 512..4096 (checked by Xts).
 std::unique_ptr<Xts::Engine> make_openssl_xts(const Secret& key, uint32_t sector_size);
+std::unique_ptr<Xts::Engine> make_aesni_xts(const Secret& key, uint32_t sector_size);
 std::unique_ptr<Xts::Engine> make_vaes_xts(const Secret& key, uint32_t sector_size);
-bool vaes_supported();
+bool vaes_supported();  // AVX-512 F/BW/VL, VAES, VPCLMULQDQ and AES-NI
 
 }  // namespace cryptnode::activation

@@ -2,7 +2,7 @@
 // 512-byte unit, the smallest sector) in flight, the tweaks of sixteen sectors encrypted together.
 // Per block j of a sector (IEEE 1619): C_j = E_K1(P_j ^ T_j) ^ T_j, T_0 = E_K2(IV), T_j+1 = T_j * x
 // in GF(2^128) mod x^128 + x^7 + x^2 + x + 1, the 128-bit numbers little-endian. The round keys
-// come from the AES-NI key expansion (FIPS-197 §5.2). Tested against OpenSSL's EVP on every sector
+// come from aes_key_schedule.h. Tested against OpenSSL's EVP on every sector
 // size and against the IEEE 1619 vectors (engine/tests/activation_xts_test.cpp).
 #include <immintrin.h>
 // GCC 12 reports the intrinsics' own _mm512_undefined_*() placeholders as uninitialized.
@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "aes_key_schedule.h"
 #include "cryptnode/engine/secret.h"
 #include "xts_engine.h"
 
@@ -19,64 +20,6 @@
 
 namespace cryptnode::activation {
 namespace {
-
-// --- key expansion ------------------------------------------------------------------------------
-
-CN_VAES inline __m128i expand_step(__m128i k, __m128i g) {
-  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-  return _mm_xor_si128(k, g);
-}
-
-#define CN_EXP128(i, rcon) \
-  rk[i] =                  \
-      expand_step(rk[i - 1], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[i - 1], rcon), 0xff))
-#define CN_EXP256A(i, rcon) \
-  rk[i] =                   \
-      expand_step(rk[i - 2], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[i - 1], rcon), 0xff))
-#define CN_EXP256B(i) \
-  rk[i] = expand_step(rk[i - 2], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[i - 1], 0), 0xaa))
-
-CN_VAES void expand128(const uint8_t* key, __m128i* rk) {
-  rk[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));
-  CN_EXP128(1, 0x01);
-  CN_EXP128(2, 0x02);
-  CN_EXP128(3, 0x04);
-  CN_EXP128(4, 0x08);
-  CN_EXP128(5, 0x10);
-  CN_EXP128(6, 0x20);
-  CN_EXP128(7, 0x40);
-  CN_EXP128(8, 0x80);
-  CN_EXP128(9, 0x1b);
-  CN_EXP128(10, 0x36);
-}
-
-CN_VAES void expand256(const uint8_t* key, __m128i* rk) {
-  rk[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));
-  rk[1] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key + 16));
-  CN_EXP256A(2, 0x01);
-  CN_EXP256B(3);
-  CN_EXP256A(4, 0x02);
-  CN_EXP256B(5);
-  CN_EXP256A(6, 0x04);
-  CN_EXP256B(7);
-  CN_EXP256A(8, 0x08);
-  CN_EXP256B(9);
-  CN_EXP256A(10, 0x10);
-  CN_EXP256B(11);
-  CN_EXP256A(12, 0x20);
-  CN_EXP256B(13);
-  CN_EXP256A(14, 0x40);
-}
-
-// The equivalent inverse cipher's round keys (FIPS-197 §5.3.5): reversed, InvMixColumns applied to
-// all but the first and last.
-CN_VAES void invert(const __m128i* ek, __m128i* dk, int rounds) {
-  dk[0] = ek[rounds];
-  for (int i = 1; i < rounds; ++i) dk[i] = _mm_aesimc_si128(ek[rounds - i]);
-  dk[rounds] = ek[0];
-}
 
 // --- blocks
 // ---------------------------------------------------------------------------------------
@@ -197,45 +140,34 @@ CN_VAES void crypt_sectors(const __m128i* k1, const __m128i* k2, uint64_t unit0,
 
 class VaesXts final : public Xts::Engine {
  public:
-  VaesXts(const Secret& key, uint32_t sector_size)
-      : rounds_(key.size() == 64 ? 14 : 10), sector_(sector_size) {
-    const size_t half = key.size() / 2;
-    if (rounds_ == 14) {
-      expand256(key.data(), enc_);
-      expand256(key.data() + half, tweak_);
-    } else {
-      expand128(key.data(), enc_);
-      expand128(key.data() + half, tweak_);
-    }
-    invert(enc_, dec_, rounds_);
+  VaesXts(const Secret& key, uint32_t sector_size) : sector_(sector_size) {
+    aes_expand_key(key.data(), key.size() / 2, data_);
+    aes_expand_key(key.data() + key.size() / 2, key.size() / 2, tweak_);
   }
   ~VaesXts() override {
-    wipe(enc_, sizeof(enc_));
-    wipe(dec_, sizeof(dec_));
-    wipe(tweak_, sizeof(tweak_));
+    wipe(&data_, sizeof(data_));
+    wipe(&tweak_, sizeof(tweak_));
   }
 
   void crypt(bool encrypt, uint64_t unit0, const uint8_t* in, uint8_t* out,
              size_t len) const override {
-    if (rounds_ == 14) {
+    if (data_.rounds == 14) {
       if (encrypt)
-        crypt_sectors<14, true>(enc_, tweak_, unit0, sector_, in, out, len);
+        crypt_sectors<14, true>(data_.enc, tweak_.enc, unit0, sector_, in, out, len);
       else
-        crypt_sectors<14, false>(dec_, tweak_, unit0, sector_, in, out, len);
+        crypt_sectors<14, false>(data_.dec, tweak_.enc, unit0, sector_, in, out, len);
     } else {
       if (encrypt)
-        crypt_sectors<10, true>(enc_, tweak_, unit0, sector_, in, out, len);
+        crypt_sectors<10, true>(data_.enc, tweak_.enc, unit0, sector_, in, out, len);
       else
-        crypt_sectors<10, false>(dec_, tweak_, unit0, sector_, in, out, len);
+        crypt_sectors<10, false>(data_.dec, tweak_.enc, unit0, sector_, in, out, len);
     }
   }
 
  private:
-  int rounds_;
   uint32_t sector_;
-  alignas(16) __m128i enc_[15];    // K1, encryption
-  alignas(16) __m128i dec_[15];    // K1, decryption
-  alignas(16) __m128i tweak_[15];  // K2, encryption (the tweak is always encrypted)
+  AesRoundKeys data_;   // K1: the blocks
+  AesRoundKeys tweak_;  // K2: the tweak (always encrypted)
 };
 
 }  // namespace
@@ -243,7 +175,7 @@ class VaesXts final : public Xts::Engine {
 bool vaes_supported() {
   static const bool ok = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("aes") && __builtin_cpu_supports("avx512f") &&
+    return aesni_supported() && __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("vaes") && __builtin_cpu_supports("vpclmulqdq");
   }();

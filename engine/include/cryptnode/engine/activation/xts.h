@@ -20,18 +20,21 @@ namespace cryptnode::activation {
 void xts_crypt_unit(const Secret& key, const uint8_t tweak[16], uint8_t* buf, size_t len,
                     bool encrypt);
 
-// Which implementation runs the sectors. kVaes: AVX-512 VAES/VPCLMULQDQ, 16 blocks in flight per
-// sector, tweaks of 16 sectors at once (x86-64 CPUs that have them). kOpenssl: OpenSSL's EVP
-// aes-xts, one context pair per thread, one EVP call per sector. kAuto: kVaes where the CPU has it.
-enum class XtsImpl { kAuto, kOpenssl, kVaes };
-std::string_view xts_impl_name(XtsImpl impl);  // "auto", "openssl", "vaes"
-bool xts_vaes_available();
+// Which implementation runs the sectors. kVaes: AVX-512 VAES/VPCLMULQDQ, four blocks per
+// instruction, 32 blocks in flight, the tweaks of 16 sectors encrypted together. kAesni: AES-NI and
+// PCLMULQDQ, 8 blocks in flight. kOpenssl: OpenSSL's EVP aes-xts, one EVP call per sector (each
+// sector is its own XTS data unit), a context pair per thread. kAuto: the first of kVaes, kAesni,
+// kOpenssl the CPU runs. All produce the same bytes (tests compare them with OpenSSL).
+enum class XtsImpl { kAuto, kOpenssl, kAesni, kVaes };
+std::string_view xts_impl_name(XtsImpl impl);  // "auto", "openssl", "aesni", "vaes"
+bool xts_impl_available(XtsImpl impl);         // kAuto and kOpenssl: always
+XtsImpl xts_auto_impl();                       // what kAuto picks on this CPU
 
 class Xts {
  public:
   // key: 64 bytes (aes-256-xts, LUKS2 key size 512) or 32 bytes (aes-128-xts); its halves must
   // differ (OpenSSL refuses them otherwise). sector_size: 512, 1024, 2048 or 4096.
-  // Error(kUnsupported) for kVaes on a CPU without it.
+  // Error(kUnsupported) for an implementation the CPU cannot run.
   Xts(const Secret& key, uint32_t sector_size, XtsImpl impl = XtsImpl::kAuto);
   ~Xts();
   Xts(const Xts&) = delete;
