@@ -39,10 +39,12 @@ def pid_of(cli, d):
 
 
 def alive(pid):
-    """pid runs (a zombie waiting for init to reap it has ended)."""
+    """pid runs: a zombie waiting for init to reap it has ended, once its last thread has (the
+    threads share the files, the node lock among them)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        return not zombie or len(os.listdir(f"/proc/{pid}/task")) > 1
     except OSError:
         return False
 

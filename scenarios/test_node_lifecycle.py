@@ -7,8 +7,9 @@ import os
 import pytest
 
 import cryptnode
-from cryptnode.pytest_plugin import fuse_mounts, loop_devices
-from configs import NODEID, STATE_EPHEMERAL_NODEID, config, doc, key, static
+from cryptnode.configs import config, node_id, static, user_volume_config, volume_config
+from cryptnode.host import fuse_mounts, loop_devices
+from configs import STATE_EPHEMERAL_NODEID
 
 DATA = os.urandom(4096)
 
@@ -18,7 +19,7 @@ def node_loops(node):
 
 
 def test_node_json_has_no_secrets_and_disks_are_sparse(node):
-    node.boot(config=config(doc("VolumeConfig", "EPHEMERAL", [key(0, static("hunter2-secret"))])))
+    node.boot(config=config(volume_config("EPHEMERAL", keys=[static("hunter2-secret")])))
     with open(os.path.join(node.path, "node.json")) as f:
         text = f.read()
     assert "hunter2" not in text
@@ -45,10 +46,10 @@ def test_power_off_and_power_cut_leave_nothing_behind(node):
 
 def test_invalid_config_is_refused_and_changes_nothing(node):
     node.boot(config=STATE_EPHEMERAL_NODEID)
-    bad = config(doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID), key(0, NODEID)]))
+    bad = config(volume_config("EPHEMERAL", keys=[node_id(slot=0), node_id(slot=0)]))
     with pytest.raises(cryptnode.ConfigInvalidError) as e:
         node.apply_config(bad)
-    assert str(e.value) == "duplicate key slot 0"
+    assert str(e.value) == "VolumeConfig/EPHEMERAL: duplicate key slot 0"
     assert node.active_config() == STATE_EPHEMERAL_NODEID
     node.reboot()
     assert node.active_config() == STATE_EPHEMERAL_NODEID
@@ -64,10 +65,37 @@ def test_reset_of_an_unknown_label(node):
     assert node.running  # nothing changed
 
 
-def test_node_directory_locked_by_another_owner(node):
+def test_node_directory_open_twice_in_this_process(node):
     with pytest.raises(cryptnode.LockedError) as e:
         cryptnode.Node.open(node.path)
-    assert "is locked by another process" in str(e.value)
+    assert str(e.value) == (f"node directory {node.path} is already open in this process "
+                            f"(close that Node first)")
+    with pytest.raises(cryptnode.LockedError, match="already open in this process"):
+        cryptnode.Node.open(node.path + "/.")
+    path = node.path
+    node.close()
+    cryptnode.Node.open(path).close()  # closed: free again
+
+
+def test_node_directory_locked_by_another_process(node, tmp_path):
+    import subprocess
+    import sys
+    from conftest import _package_root
+    path = node.path
+    node.close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, cryptnode; n = cryptnode.Node.open(sys.argv[1]); "
+         "print('open', flush=True); sys.stdin.read()", path],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=_package_root()))
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(cryptnode.LockedError) as e:
+            cryptnode.Node.open(path)
+        assert f"is locked by another process (pid {holder.pid})" in str(e.value)
+    finally:
+        holder.stdin.close()
+        holder.wait(60)
 
 
 def test_damaged_node_directory(tmp_path, node_factory):
@@ -106,7 +134,7 @@ def test_maintenance_without_config(node):
 def test_encryption_change_to_a_ready_volume_waits_for_reboot(node):
     node.boot(config=config())
     node.write_file("EPHEMERAL", "data.bin", DATA)
-    enc = config(doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID)]))
+    enc = config(volume_config("EPHEMERAL", keys=[node_id()]))
     assert node.apply_config(enc, mode="no-reboot") == "no-reboot"
     assert node.volume_status("EPHEMERAL").encryption_provider == ""
     node.reboot()  # no in-place encryption: Talos' mismatch error, data untouched
@@ -117,9 +145,7 @@ def test_encryption_change_to_a_ready_volume_waits_for_reboot(node):
 
 def test_new_encrypted_user_volume_acts_immediately(node):
     node.boot(config=config())
-    user = doc("UserVolumeConfig", "data", [key(0, NODEID)],
-               extra='provisioning:\n  diskSelector:\n    match: "!system_disk"\n'
-                     '  minSize: 100MiB\n  maxSize: 200MiB\n')
+    user = user_volume_config("data", keys=[node_id()])
     assert node.apply_config(config(user)) == "no-reboot"
     assert node.volume_status("u-data").phase == "ready"
     assert node.volume_status("u-data").encryption_provider == "luks2"
@@ -127,9 +153,7 @@ def test_new_encrypted_user_volume_acts_immediately(node):
 
 def test_try_mode_rolls_back_on_the_virtual_clock(node):
     node.boot(config=config())
-    user = doc("UserVolumeConfig", "tmp", None,
-               extra='provisioning:\n  diskSelector:\n    match: "!system_disk"\n'
-                     '  minSize: 100MiB\n')
+    user = user_volume_config("tmp", max_size=None)
     node.apply_config(config(user), mode="try")
     assert node.active_config() == config(user)
     node.advance(59)
@@ -150,15 +174,13 @@ def test_talos_1_14_removed_reboot_mode(node_factory):
 
 def test_production_pbkdf_node(node_factory):
     n = node_factory(pbkdf="production")
-    n.boot(config=config(doc("VolumeConfig", "STATE", [key(0, NODEID)])))
+    n.boot(config=config(volume_config("STATE", keys=[node_id()])))
     kdf = n.luks_dump("STATE")["keyslots"]["0"]["kdf"]
     assert kdf["type"] == "argon2id" and kdf["memory"] > 32
 
 
 def test_removing_a_user_volume_document_closes_it_without_wiping(node):
-    user = doc("UserVolumeConfig", "data", [key(0, NODEID)],
-               extra='provisioning:\n  diskSelector:\n    match: "!system_disk"\n'
-                     '  minSize: 100MiB\n  maxSize: 200MiB\n')
+    user = user_volume_config("data", keys=[node_id()])
     node.boot(config=config(user))
     node.write_file("u-data", "keep.bin", DATA)
     assert node.apply_config(config()) == "no-reboot"
@@ -177,3 +199,106 @@ def test_v1alpha1_change_outside_the_allow_list_needs_a_reboot(node):
     assert str(e.value).startswith("this config change can't be applied in immediate mode\ndiff:")
     assert node.apply_config(changed) == "reboot"  # auto
     assert node.active_config() == changed
+
+
+# --- defaults, strict arguments, the new surface -------------------------------------------------
+
+def test_reset_defaults_to_talosctls_reboot_false(node):
+    """talosctl reset --reboot defaults to false: the node powers off after the wipe."""
+    import inspect
+    assert inspect.signature(cryptnode.Node.reset).parameters["reboot"].default is False
+    node.boot(config=config())
+    node.write_file("EPHEMERAL", "data.bin", DATA)
+    node.reset(["EPHEMERAL"])
+    assert not node.powered_on and node.state == "off"
+    assert node_loops(node) == []
+    node.boot()
+    with pytest.raises(cryptnode.NotFoundError):
+        node.read_file("EPHEMERAL", "data.bin")
+
+
+def test_booleans_and_numbers_are_strict(node):
+    node.boot(config=config())
+    with pytest.raises(TypeError, match="reboot must be True or False"):
+        node.reset(["EPHEMERAL"], reboot="false")
+    with pytest.raises(TypeError, match="insecure must be True or False"):
+        node.apply_config(config(), insecure=1)
+    with pytest.raises(TypeError):
+        node.advance("30")
+    with pytest.raises(TypeError):
+        node.advance(True)
+    for bad in (float("inf"), float("nan"), -1, 1e300, 10**400):
+        with pytest.raises(cryptnode.InvalidArgumentError):
+            node.advance(bad)
+    assert node.running  # nothing changed
+
+
+def test_a_config_is_bytes_or_str(node):
+    node.boot(config=config().encode())
+    assert node.running
+    assert node.apply_config(config(volume_config("EPHEMERAL")).encode(), mode="no-reboot")
+    with pytest.raises(TypeError, match="config must be bytes or str"):
+        node.apply_config(None)
+    with pytest.raises((cryptnode.ConfigParseError, cryptnode.ConfigInvalidError), match="UTF-8"):
+        node.apply_config(b"# caf\xe9\n" + config().encode())
+    assert node.active_config() == config(volume_config("EPHEMERAL"))  # unchanged
+
+
+def test_clock_and_crash_at(node, crash_at):
+    node.boot(config=config())
+    t0 = node.clock_ms
+    node.advance(1.5)
+    assert node.clock_ms == t0 + 1500
+    assert node.last_crash == ""
+    points = dict(cryptnode.fault_points())
+    assert "apply_config.after_persist" in points
+    crash_at(node, "apply_config.after_persist", "apply_config",
+             config(volume_config("EPHEMERAL", keys=[node_id()])), mode="no-reboot")
+    assert node.last_crash == "apply_config.after_persist" and node.state == "off"
+    assert node_loops(node) == []
+    node.boot()  # recovers: the persisted config is the active one
+    assert node.last_crash == ""
+    with pytest.raises(cryptnode.Error):
+        node.crash_at("no.such.point")
+
+
+def test_write_file_stays_beneath_the_volume(node):
+    node.boot(config=config())
+    node.write_file("EPHEMERAL", "d/a.bin", DATA)
+    with pytest.raises(cryptnode.Error, match="resolves outside"):
+        node.write_file("EPHEMERAL", "../../escape.bin", DATA)
+    with pytest.raises(cryptnode.Error, match="is a directory"):
+        node.write_file("EPHEMERAL", "d", DATA)
+    with pytest.raises(cryptnode.Error):
+        node.write_file("EPHEMERAL", "nul\0name", DATA)
+    assert node.read_file("EPHEMERAL", "d/a.bin") == DATA
+
+
+def test_volume_status_names(node):
+    from cryptnode.volume_status import DEPRECATED, FIELDS, to_talos
+    node.boot(config=config(volume_config("EPHEMERAL", keys=[node_id()])))
+    st = node.volume_status("EPHEMERAL")
+    for f in FIELDS:
+        getattr(st, f.python)
+    d = to_talos(st)
+    assert d["encryptionProvider"] == "luks2" and d["encryptionSlot"] == 0
+    assert d["configuredEncryptionKeys"] == ["nodeID"] and d["tpmEncryptionOptions"] is None
+    for old, new in DEPRECATED.items():
+        with pytest.warns(DeprecationWarning, match=f"VolumeStatus.{old} is deprecated"):
+            assert getattr(st, old) == getattr(st, new)
+
+
+def test_open_after_kill_9_recovers_the_leftovers(cli, node_dir, tmp_path):
+    import signal
+    from cryptnode.host import node_leftovers
+    from test_cli import wait_gone
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(config(volume_config("EPHEMERAL", keys=[node_id()])))
+    assert cli("-n", node_dir, "boot", "--config", cfg).returncode == 0
+    pid = cli("-n", node_dir, "get", "volumestatus", "-o", "json").json()["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_gone(pid)
+    assert node_leftovers(str(node_dir))["loop devices"]
+    cryptnode.Node.open(node_dir).close()
+    assert node_leftovers(str(node_dir)) == {"loop devices": [], "mounts": [],
+                                             "swtpm processes": []}

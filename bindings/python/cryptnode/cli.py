@@ -300,16 +300,20 @@ def _not_running_reason(summary: Dict[str, Any]) -> Optional[str]:
     return f"volumes not ready: {', '.join(waiting)}" if waiting else f"node is {summary['state']}"
 
 
+def _alive(pid: int) -> bool:
+    """A zombie has ended once its last thread has (the threads share its files: the node lock)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        return not zombie or len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
+
+
 def _wait_gone(pid: int, timeout: float = 60.0) -> None:
     import time
     deadline = time.monotonic() + timeout
-    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return
-        except OSError:
-            return
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 

@@ -51,7 +51,8 @@ def snapshot() -> Dict[str, Dict[str, str]]:
             "swtpm processes": swtpm_processes()}
 
 
-_SESSION_DIR = re.compile(r"(/pytest-of-[^/]+/pytest-\d+)(?:/|$)")
+# A pytest session's base temporary directory, anywhere in a path or a command line.
+_SESSION_DIR = re.compile(r"((?:/[^/\s=]+)*/pytest-of-[^/\s]+/pytest-\d+)(?=/|\s|$)")
 
 
 def _session_pid(where: str) -> Optional[int]:
@@ -62,7 +63,7 @@ def _session_pid(where: str) -> Optional[int]:
         return None
     m = matches[-1]  # the innermost: a session's directory may sit in another's
     try:
-        with open(where[:m.end(1)] + "/.lock") as f:
+        with open(m.group(1) + "/.lock") as f:
             return int(f.read().strip() or 0) or None
     except (OSError, ValueError):
         return None
