@@ -85,8 +85,8 @@ class TestSwtpm {
 
 // One RSA-2048 PCR signing key per test binary (generation is the slow part).
 inline const std::string& vendor_key(int vendor = 0) {
-  static std::string keys[2] = {tpm::generate_rsa_private_key(2048),
-                                tpm::generate_rsa_private_key(2048)};
+  static std::string keys[2];
+  if (keys[vendor].empty()) keys[vendor] = tpm::generate_rsa_private_key(2048);
   return keys[vendor];
 }
 

@@ -47,8 +47,21 @@ class TempDir {
 
 // One key per vendor for the whole binary (RSA generation is the slow part).
 const std::string& key_of(const std::string& vendor) {
-  static TempDir dir;
-  static PcrSigningKeys keys(Env::posix(), dir.path());
+  // Env::posix() first, so that it outlives the directory's clean-up at exit.
+  static Env& env = Env::posix();
+  static struct KeyDir {
+    std::string path;
+    KeyDir() {
+      char tmpl[] = "/tmp/cryptnode-fw-keys-XXXXXX";
+      if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+      path = tmpl;
+    }
+    ~KeyDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } dir;
+  static PcrSigningKeys keys(env, dir.path);
   static std::map<std::string, std::string> cache;
   auto it = cache.find(vendor);
   if (it == cache.end()) it = cache.emplace(vendor, keys.private_key_pem(vendor)).first;

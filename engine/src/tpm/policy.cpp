@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 #include <tss2/tss2_mu.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -170,8 +171,10 @@ Bytes rsa_pub_key_template(const RsaPublicKey& key) {
 Bytes rsa_pub_key_name(const RsaPublicKey& key) {
   Bytes pub = rsa_pub_key_template(key);
   Digest h = sha256({reinterpret_cast<const char*>(pub.data()), pub.size()});
-  Bytes name = {0x00, 0x0b};
-  name.insert(name.end(), h.begin(), h.end());
+  Bytes name(2 + h.size());
+  name[0] = 0x00;  // TPM_ALG_SHA256
+  name[1] = 0x0b;
+  std::copy(h.begin(), h.end(), name.begin() + 2);
   return name;
 }
 

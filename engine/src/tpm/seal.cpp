@@ -3,6 +3,7 @@
 
 #include <tss2/tss2_mu.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "cryptnode/engine/tpm/policy.h"
@@ -23,8 +24,10 @@ RsaPublicKey read_pcr_signing_pub_key(const UkiExtraFiles& uki) {
 }
 
 Bytes marshal_name(const Bytes& name) {
-  Bytes out = {static_cast<uint8_t>(name.size() >> 8), static_cast<uint8_t>(name.size() & 0xff)};
-  out.insert(out.end(), name.begin(), name.end());
+  Bytes out(2 + name.size());
+  out[0] = static_cast<uint8_t>(name.size() >> 8);
+  out[1] = static_cast<uint8_t>(name.size() & 0xff);
+  std::copy(name.begin(), name.end(), out.begin() + 2);
   return out;
 }
 
