@@ -88,13 +88,30 @@ class Tracker:
     def leftovers(self) -> list[str]:
         out = [f"{what} (pid {pid})" for pid, what in self.pids.items() if pid_alive(pid)]
         out += [f"permissions of {d} not restored" for d in self.modes]
+        out += [f"process {pid}: {cmd[:160]}" for pid, cmd in self.processes_named()
+                if pid not in self.pids]
         for probe in self.probes:
             out += probe()
         return out
 
+    @staticmethod
+    def processes_named(mark=None):
+        """(pid, cmdline) of live processes whose command line names this session's domains or
+        run directories (QEMU, virtiofsd, swtpm started for them, by libvirt or by us)."""
+        mark = mark or f"cnvmt-{os.getpid()}-"
+        found = []
+        for d in os.listdir("/proc"):
+            if d.isdigit() and int(d) != os.getpid():
+                cmd = pid_cmdline(int(d))
+                if mark in cmd and pid_alive(int(d)):
+                    found.append((int(d), cmd))
+        return found
+
     def cleanup(self) -> None:
         for pid in list(self.pids):
             self.stop(pid)
+        for pid, _ in self.processes_named():
+            stop_pid(pid)
         self.restore_modes()
 
 
