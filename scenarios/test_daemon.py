@@ -145,3 +145,21 @@ def test_the_owner_is_served_and_a_long_socket_path_works(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_server_makes_run_0700_even_if_it_exists(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir(mode=0o755)
+    os.chmod(run, 0o755)
+    (run / "api.sock").write_text("stale")  # a crashed owner's leftover
+    old = os.umask(0)
+    try:
+        server = daemon.Server(str(run / "api.sock"), _FakeApp())
+    finally:
+        os.umask(old)
+    try:
+        assert stat.S_IMODE(os.stat(run).st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(run / "api.sock").st_mode) == 0o600
+        assert stat.S_ISSOCK(os.stat(run / "api.sock").st_mode)
+    finally:
+        server.server_close()

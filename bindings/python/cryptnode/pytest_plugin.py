@@ -7,8 +7,9 @@ entry point of the installed package).
 - crash_at(node, point, operation, *args): arm a fault point, run the operation, check the node
   lost power exactly there
 - a session check that fails the run if a loop device, mount or swtpm process is left behind by
-  THIS session: what existed at session start is ignored, and so is what another pytest session
-  running at the same time made in its own temporary directory. fusectl is never a leftover.
+  THIS session: new since the session started, and beneath this session's temporary directories
+  (tmp_path, where the fixtures make nodes) or those of a session that ran this one; what other
+  suites or concurrent sessions make elsewhere is theirs. fusectl is never a leftover.
 
 State lives in config.stash, not in module globals: several sessions (pytester, xdist) can share
 one interpreter."""
@@ -84,10 +85,9 @@ def _family() -> Set[int]:
 
 
 def _ours(where: str, family: Set[int]) -> bool:
-    """Outside every pytest temporary directory: ours (it appeared during the session). Inside
-    one: ours when that directory's session is this process or one of its ancestors."""
-    if not _SESSION_DIR.search(where):
-        return True
+    """Ours when it lies in a pytest session's temporary directory and that session is this
+    process or one of its ancestors. Loop devices, mounts and swtpm processes elsewhere (another
+    suite's /tmp/..., another user's nodes) are not this session's."""
     return _session_pid(where) in family
 
 
