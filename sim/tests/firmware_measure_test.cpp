@@ -14,6 +14,7 @@
 #include "cryptnode/engine/tpm/pcr_signature.h"
 #include "cryptnode/engine/tpm/tpm_handler.h"
 #include "cryptnode/sim/firmware.h"
+#include "cryptnode/sim/firmware_tpm_context.h"
 #include "cryptnode/sim/swtpm.h"
 
 using namespace cryptnode;
@@ -244,20 +245,16 @@ class FirmwareBoot : public ::testing::Test {
     extend_phase(*swtpm.connect(), kPhaseStartTheWorld);
   }
   tpm::TpmContext context() {
-    tpm::TpmContext c;
-    c.connect = [this] { return swtpm.connect(); };
-    c.with_pcr11_lock = [this](const std::function<void()>& fn) {
-      if (!pcr_status)
-        throw Error(Code::kFailedPrecondition,
-                    "failed to lock PCR 11, as it is in the wrong state, a reboot might be "
-                    "required");
-      fn();
-    };
-    c.secure_boot = [this] { return firmware.efi_secure_boot(); };
-    c.setup_mode = [this] { return firmware.efi_setup_mode(); };
-    c.uki_files = [this] { return running.extra_files(); };
-    c.random = &Env::posix().random();
-    return c;
+    return make_tpm_context(
+        swtpm, firmware, [this] { return running.sections.empty() ? nullptr : &running; },
+        [this](const std::function<void()>& fn) {
+          if (!pcr_status)
+            throw Error(Code::kFailedPrecondition,
+                        "failed to lock PCR 11, as it is in the wrong state, a reboot might be "
+                        "required");
+          fn();
+        },
+        Env::posix().random());
   }
 };
 
@@ -320,10 +317,8 @@ TEST_F(FirmwareBoot, BootWithoutUkiCannotSeal) {
   swtpm.restart();
   measure_boot_without_uki(*swtpm.connect(), firmware);
   pcr_status = true;
-  running = Uki{};
-  tpm::TpmContext c = context();
-  c.uki_files = [] { return tpm::UkiExtraFiles{}; };
-  EXPECT_EQ(message([&] { tpm::make_tpm_handler(0, config::KeyTPM{}, c)->new_key(); }),
+  running = Uki{};  // no UKI booted: no /.extra files
+  EXPECT_EQ(message([&] { tpm::make_tpm_handler(0, config::KeyTPM{}, context())->new_key(); }),
             "PCR bank 11 is populated with all zeroes");
 }
 

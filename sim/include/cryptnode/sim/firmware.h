@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cryptnode/engine/tpm/policy.h"
 #include "cryptnode/engine/tpm/seal.h"
 #include "cryptnode/engine/tpm/tpm.h"
 #include "cryptnode/sim/firmware_release.h"
