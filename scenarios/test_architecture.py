@@ -149,6 +149,8 @@ def header_owner(root: Path, layer: str, rel: str, areas: Iterable[str]) -> Opti
     subdirectory; else an area named like it; else the area with a source of the same name
     (or `<name>_*.cpp`); else the area its name starts with; else HEADER_OWNER_OVERRIDES."""
     areas = sorted(areas)
+    if (layer, rel) in HEADER_OWNER_OVERRIDES:
+        return HEADER_OWNER_OVERRIDES[(layer, rel)]
     parts = rel.split("/")
     if len(parts) > 1 and parts[0] in areas:
         return parts[0]
@@ -174,6 +176,12 @@ def _owner_of_file(root: Path, rel: str, areas_by_layer: Dict[str, Set[str]]
         return None
     if len(parts) > 3 and parts[1] == "src":
         return (layer, parts[2])
+    # <layer>/tests/<area>_<what>_test.cpp is built with cn_<area> (cmake/cryptnode_area.cmake):
+    # it belongs to that area, private headers included.
+    if len(parts) == 3 and parts[1] in ("tests", "bench"):
+        area = parts[2].split("_")[0]
+        if area in areas_by_layer[layer]:
+            return (layer, area)
     prefix = f"{layer}/include/cryptnode/{layer}/"
     if rel.startswith(prefix):
         owner = header_owner(root, layer, rel[len(prefix):], areas_by_layer[layer])

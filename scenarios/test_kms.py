@@ -75,9 +75,9 @@ def test_kms_slot_failing_is_a_failed_sync_when_another_key_opens(node, kms):
     st = node.volume_status("EPHEMERAL")
     assert st.phase == "ready" and st.encryption_slot == 0
     assert len(st.failed_syncs) == 1
+    # Talos' addKey returns NewKey's error unwrapped.
     assert st.failed_syncs[0].startswith(
-        "error adding key slot 1 *keys.KMSKeyHandler: failed to add new key during key update "
-        "failed to seal KMS passphrase, slot 1: ")
+        "error adding key slot 1 *keys.KMSKeyHandler: failed to seal KMS passphrase, slot 1: ")
     kms.set_fault(None)
     node.reboot()
     assert node.volume_status("EPHEMERAL").failed_syncs == []

@@ -672,24 +672,42 @@ class PosixEnv final : public Env {
     arg.op = BLKPG_ADD_PARTITION;
     arg.datalen = sizeof(part);
     arg.data = &part;
-    {
+    const std::string sys = "/sys/class/block/" + disk.substr(disk.rfind('/') + 1) + "p" +
+                            std::to_string(index);
+    for (int attempt = 0;; ++attempt) {
       Fd fd(::open(disk.c_str(), O_RDWR | O_CLOEXEC));
       if (fd.get() < 0) throw_errno(disk, errno);
-      if (::ioctl(fd.get(), BLKPG, &arg) != 0 && errno != EBUSY)
+      if (::ioctl(fd.get(), BLKPG, &arg) == 0) break;
+      if (errno != EBUSY || attempt == 3)
         throw_errno(disk + ": BLKPG add partition " + std::to_string(index), errno);
+      // EBUSY: the kernel already has a partition with this number. Keep it only when it is
+      // exactly this one; otherwise it is stale (a delete that lost a race): replace it.
+      auto start = read_file(sys + "/start"), size = read_file(sys + "/size");
+      if (start && size && std::stoull(*start) * 512 == offset && std::stoull(*size) * 512 == length)
+        break;
+      delete_partition(disk, index);
     }
-    // devtmpfs creates /dev/loopNpM; make the node ourselves if it has not (no udev here).
+    // devtmpfs creates /dev/loopNpM, but a node left by an earlier user of this loop device (made
+    // by mknod, which devtmpfs never removes) may carry another partition's numbers: partition
+    // minors are allocated dynamically. Make sure the node is this partition's.
     const std::string node = disk + "p" + std::to_string(index);
     const std::string base = node.substr(node.rfind('/') + 1);
-    for (int i = 0; i < 100 && ::access(node.c_str(), F_OK) != 0; ++i) {
+    for (int i = 0; i < 200; ++i) {
       auto devno = read_file("/sys/class/block/" + base + "/dev");
       unsigned maj = 0, min = 0;
       if (devno && std::sscanf(devno->c_str(), "%u:%u", &maj, &min) == 2) {
-        ::mknod(node.c_str(), S_IFBLK | 0600, makedev(maj, min));
-        break;
+        struct stat st {};
+        if (::stat(node.c_str(), &st) == 0 && S_ISBLK(st.st_mode) &&
+            st.st_rdev == makedev(maj, min))
+          return;
+        ::unlink(node.c_str());
+        if (::mknod(node.c_str(), S_IFBLK | 0600, makedev(maj, min)) == 0 || errno == EEXIST)
+          continue;  // check again (devtmpfs may have raced us)
+        throw_errno("mknod " + node, errno);
       }
       sleep_ms(5);
     }
+    throw Error(Code::kIO, node + ": the kernel did not create the partition");
   }
 
   void delete_partition(const std::string& disk, int index) override {
@@ -702,7 +720,12 @@ class PosixEnv final : public Env {
     Fd fd(::open(disk.c_str(), O_RDWR | O_CLOEXEC));
     if (fd.get() < 0) return;
     for (int i = 0; i < 100; ++i) {  // EBUSY while a closing user still holds it
-      if (::ioctl(fd.get(), BLKPG, &arg) == 0 || errno != EBUSY) break;
+      if (::ioctl(fd.get(), BLKPG, &arg) == 0) {
+        // A node made by mknod outlives the partition (devtmpfs only removes its own).
+        ::unlink((disk + "p" + std::to_string(index)).c_str());
+        return;
+      }
+      if (errno != EBUSY) return;
       sleep_ms(10);
     }
   }
