@@ -80,6 +80,7 @@ def test_kernel_dm_crypt_reads_every_key_kind(vm, node_factory, kms, tmp_path):
             job.line("close", vol)
     spec = BootSpec("read", node_disks(node_path, readonly=True), job.write(str(tmp_path / "job")))
     result = vm.boot(spec)
+    print(result.describe())  # shown with -rP: timings, what the guest saw
     result.check()
 
     salt_lines = result.lines("SALT")
