@@ -6,6 +6,7 @@ per-domain log are removed once it is gone (kept, and named, when the boot faile
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -62,7 +63,7 @@ def domain_xml(name, guest, spec: BootSpec, console: str) -> str:
     if spec.share_host_root:
         memback = "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>"
         fs = (f"<filesystem type='mount' accessmode='passthrough'><driver type='virtiofs'/>"
-              f"<binary path='{VIRTIOFSD}'><cache mode='none'/></binary>"
+              f"<binary path='{VIRTIOFSD}'><cache mode='none'/><sandbox mode='chroot'/></binary>"
               f"<source dir='/'/><target dir='hostroot'/></filesystem>")
     return f"""<domain type='qemu'>
   <name>{e(name)}</name>
@@ -195,9 +196,8 @@ class Libvirt(Hypervisor):
         qlog = f"/var/log/libvirt/qemu/{name}.log"
         if result.exit_status == 0 and not timed_out:
             shutil.rmtree(run, ignore_errors=True)
-            for p in (qlog, qlog + ".1"):
-                if os.path.exists(p):
-                    os.remove(p)
+            for p in glob.glob(f"/var/log/libvirt/qemu/{name}*.log*"):
+                os.remove(p)  # QEMU's and virtiofsd's logs of this domain
         else:
             if os.path.exists(qlog):
                 with open(qlog, errors="replace") as f:

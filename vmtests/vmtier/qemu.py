@@ -59,7 +59,7 @@ class Qemu(Hypervisor):
             if spec.share_host_root:
                 sock = os.path.join(run, "vfs.sock")
                 vfs = subprocess.Popen([VIRTIOFSD, f"--socket-path={sock}", "-o", "source=/",
-                                        "-o", "cache=none", "-o", "no_posix_lock"],
+                                        "-o", "cache=none", "-o", "sandbox=chroot"],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                        stderr=open(os.path.join(run, "virtiofsd.log"), "w"),
                                        start_new_session=True)

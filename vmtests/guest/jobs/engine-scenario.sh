@@ -5,13 +5,15 @@
 #   pythonpath DIR      the build tree's cryptnode package, a host path
 #   script FILE         the Python scenario on the job disk (prints its own "VMT: " lines)
 #   env NAME=VALUE      extra environment for the scenario
+#   arg WORD            one more argument for the scenario
 root=/hostroot
-pythonpath=""; script=""; extra=""
+pythonpath=""; script=""; extra=""; args=""
 while read -r op a <&3; do
   case "$op" in
     pythonpath) pythonpath=$a ;;
     script) script=$a ;;
     env) extra="$extra $a" ;;
+    arg) args="$args $a" ;;
   esac
 done 3< /job/manifest
 
@@ -29,7 +31,7 @@ say "ENGINE-START uptime=$(cut -d' ' -f1 /proc/uptime) loop_control=$([ -e /dev/
 # shellcheck disable=SC2086
 chroot $root /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp TMPDIR=/tmp \
   PYTHONPATH="$pythonpath" PYTHONDONTWRITEBYTECODE=1 $extra \
-  /usr/bin/python3 -u "/tmp/job/$script"
+  /usr/bin/python3 -u "/tmp/job/$script" $args
 status=$?
 say "ENGINE-END status=$status uptime=$(cut -d' ' -f1 /proc/uptime) dm_left=$(ls /sys/block | grep -c '^dm-') loops_left=$(losetup -a | grep -c .)"
 umount $root/sys $root/proc $root/dev $root/run 2>/dev/null
