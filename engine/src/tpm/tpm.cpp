@@ -64,7 +64,7 @@ std::unique_ptr<Tpm> Tpm::open_device(Env& env) {
   // linuxtpm.Open("/dev/tpmrm0"), then "/dev/tpm0" only when the first does not exist.
   if (env.exists("/dev/tpmrm0")) return connect("device:/dev/tpmrm0", env);
   if (env.exists("/dev/tpm0")) return connect("device:/dev/tpm0", env);
-  throw Error(Code::kUnavailable, "open /dev/tpm0: no such file or directory");
+  throw Error(Code::kUnavailable, kNoTPMDeviceText);
 }
 
 Tpm::~Tpm() {

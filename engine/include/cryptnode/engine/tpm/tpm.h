@@ -36,6 +36,11 @@ using Bytes = std::vector<uint8_t>;
 inline constexpr int kUKIPCR = 11;
 inline constexpr int kSecureBootStatePCR = 7;
 
+// What Talos' tpm.Open() returns on a machine without a TPM (linuxtpm.Open("/dev/tpm0") after
+// /dev/tpmrm0 was not found). A node without a TPM throws Error(kUnavailable, kNoTPMDeviceText)
+// from TpmContext::connect.
+inline constexpr const char* kNoTPMDeviceText = "open /dev/tpm0: no such file or directory";
+
 struct ConnectOptions {
   // Tries of (TCTI initialisation + TPM2_Startup), `retry_delay_ms` apart (Env::sleep_for_ms):
   // a swtpm that was just spawned answers after ~10 ms. 1 = no retry.
@@ -54,7 +59,7 @@ class Tpm {
   static std::unique_ptr<Tpm> connect(const std::string& tcti, Env& env,
                                       const ConnectOptions& options = {});
   // Talos' tpm.Open(): /dev/tpmrm0, falling back to /dev/tpm0 only when the former does not exist.
-  // Neither present: Error(kUnavailable, "open /dev/tpm0: no such file or directory").
+  // Neither present: Error(kUnavailable, kNoTPMDeviceText).
   static std::unique_ptr<Tpm> open_device(Env& env);
 
   ~Tpm();
