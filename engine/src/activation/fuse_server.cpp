@@ -252,6 +252,7 @@ void FuseServer::start() {
   for (auto& a : argv) args.push_back(a.data());
   fuse_args fa = FUSE_ARGS_INIT(static_cast<int>(args.size()), args.data());
   fuse_session* se = fuse_session_new(&fa, &Ops::table(), sizeof(fuse_lowlevel_ops), this);
+  fuse_opt_free_args(&fa);
   if (!se) throw Error(Code::kIO, "cannot start the FUSE server for " + mountpoint_);
   if (fuse_session_mount(se, mountpoint_.c_str()) != 0) {
     fuse_session_destroy(se);

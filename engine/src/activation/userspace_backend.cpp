@@ -71,8 +71,11 @@ class UserspaceBackend final : public ActivationBackend {
     const std::optional<uint64_t> fixed = dev.data_size();
     std::unique_ptr<BlockDevice> block = env_.open_block(device, !o.read_only);
     const uint64_t end = block->size();
-    if (layout.offset % layout.sector || layout.offset >= end ||
-        (fixed && *fixed > end - layout.offset))
+    if (layout.offset % layout.sector)
+      throw Error(Code::kCorrupt,
+                  name + ": the LUKS2 data segment offset " + std::to_string(layout.offset) +
+                      " is not a multiple of its sector size " + std::to_string(layout.sector));
+    if (layout.offset >= end || (fixed && *fixed > end - layout.offset))
       throw Error(Code::kCorrupt, name + ": the LUKS2 data segment (offset " +
                                       std::to_string(layout.offset) + ", size " +
                                       (fixed ? std::to_string(*fixed) : std::string("dynamic")) +
