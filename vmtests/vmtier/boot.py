@@ -34,6 +34,10 @@ class BootSpec:
     memory_mib: int = 512
     share_host_root: bool = False  # virtiofs tag "hostroot", source "/"
     timeout: float = DEFAULT_TIMEOUT
+    stretch: bool = True  # multiply the bound by load_factor()
+
+    def bound(self) -> float:
+        return self.timeout * (load_factor() if self.stretch else 1.0)
 
 
 class VmFailure(AssertionError):

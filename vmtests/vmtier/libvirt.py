@@ -14,7 +14,7 @@ import time
 from xml.sax.saxutils import escape
 
 from . import tracking
-from .boot import (CMDLINE, VIRTIOFSD, BootResult, BootSpec, Hypervisor, load_factor,
+from .boot import (CMDLINE, VIRTIOFSD, BootResult, BootSpec, Hypervisor,
                    runs_dir)
 from .tracking import TRACKER
 
@@ -128,7 +128,7 @@ class Libvirt(Hypervisor):
                 raise LibvirtUnavailable(f"{name} -d did not start (exit {r.returncode}: "
                                          f"{(r.stderr or r.stdout).strip()[-300:]})")
             self.started.append((name, pid))
-            TRACKER.started(pid, f"{name} (started by the VM tier)")
+            TRACKER.started(pid, f"{name} (started by the VM tier)", session=True)
             log(f"vm: started {name} (pid {pid})")
         end = time.monotonic() + 30
         while time.monotonic() < end:
@@ -158,7 +158,7 @@ class Libvirt(Hypervisor):
         with open(xml, "w") as f:
             f.write(domain_xml(name, self.guest, spec, console))
         notes = []
-        bound = spec.timeout * load_factor()
+        bound = spec.bound()
         timed_out = False
         t0 = time.monotonic()
         try:

@@ -11,7 +11,7 @@ import subprocess
 import time
 
 from . import tracking
-from .boot import (CMDLINE, VIRTIOFSD, BootResult, BootSpec, Hypervisor, load_factor,
+from .boot import (CMDLINE, VIRTIOFSD, BootResult, BootSpec, Hypervisor,
                    runs_dir)
 from .tracking import TRACKER
 
@@ -51,7 +51,7 @@ class Qemu(Hypervisor):
         console = os.path.join(run, "console.log")
         vfs = proc = None
         notes = []
-        bound = spec.timeout * load_factor()
+        bound = spec.bound()
         t0 = time.monotonic()
         timed_out = False
         try:

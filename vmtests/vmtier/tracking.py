@@ -50,13 +50,16 @@ def stop_pid(pid: int, grace: float = 5.0) -> None:
 class Tracker:
     def __init__(self):
         self.pids: dict[int, str] = {}  # pid -> what it is
+        self.session_pids: set[int] = set()  # the daemons: alive until the session ends
         self.domains: set[str] = set()  # libvirt domains created and not yet seen gone
         self.modes: dict[str, int] = {}  # path -> original mode (dirs made traversable)
         self.probes = []  # callables returning a list of leftover descriptions
 
     # processes
-    def started(self, pid: int, what: str) -> None:
+    def started(self, pid: int, what: str, session: bool = False) -> None:
         self.pids[pid] = what
+        if session:
+            self.session_pids.add(pid)
 
     def stop(self, pid: int) -> None:
         stop_pid(pid)
@@ -85,8 +88,11 @@ class Tracker:
                 pass
         self.modes.clear()
 
-    def leftovers(self) -> list[str]:
-        out = [f"{what} (pid {pid})" for pid, what in self.pids.items() if pid_alive(pid)]
+    def leftovers(self, include_session: bool = True) -> list[str]:
+        """What is still alive or not undone; include_session=False leaves out the daemons that
+        live until the end of the session (for a check right after one boot)."""
+        out = [f"{what} (pid {pid})" for pid, what in self.pids.items() if pid_alive(pid)
+               and (include_session or pid not in self.session_pids)]
         out += [f"permissions of {d} not restored" for d in self.modes]
         out += [f"process {pid}: {cmd[:160]}" for pid, cmd in self.processes_named()
                 if pid not in self.pids]
