@@ -30,6 +30,7 @@ def test_a_hanging_guest_is_killed_at_the_bound_with_its_console_tail(vm, tmp_pa
         result.check()
     text = str(e.value)
     assert "killed at the time bound" in text and result.tail() in text, text
+    result.discard()
     assert TRACKER.leftovers(include_session=False) == []
 
 
@@ -39,6 +40,7 @@ def test_a_panicking_guest_ends_and_is_reported(vm, tmp_path):
     assert "sysrq: Trigger a crash" in result.console or "Kernel panic" in result.console, \
         result.describe()
     assert "panic or crash" in result.describe()
+    result.discard()
     assert TRACKER.leftovers(include_session=False) == []
 
 

@@ -53,6 +53,7 @@ class BootResult:
     timed_out: bool = False
     exit_status: Optional[int] = None  # from "VMT: EXIT n"; None: the guest never got there
     notes: list = field(default_factory=list)
+    run_dir: Optional[str] = None  # kept for a failed boot (console, domain XML, logs)
 
     def __post_init__(self):
         m = re.findall(r"^VMT: EXIT (\d+)", self.console, re.MULTILINE)
@@ -75,6 +76,12 @@ class BootResult:
                 + "".join(n + "\n" for n in self.notes)
                 + f"--- console tail ---\n{self.tail()}")
 
+    def discard(self) -> None:
+        """Remove the files kept for a failed boot (tests that fail a boot on purpose)."""
+        if self.run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
+
     def check(self) -> "BootResult":
         """Raise VmFailure with the console tail unless the job ran and exited 0."""
         if self.timed_out or self.exit_status != 0:
@@ -92,9 +99,17 @@ def load_factor() -> float:
     return max(1.0, min(4.0, load / cores))
 
 
+KEEP_FAILED = 20
+
+
 def runs_dir() -> str:
+    """<vm_dir>/runs: one directory per boot, removed after a good boot; the most recent
+    KEEP_FAILED of failed boots are kept for a look."""
     d = os.path.join(vm_dir(), "runs")
     os.makedirs(d, exist_ok=True)
+    kept = sorted((os.path.getmtime(os.path.join(d, n)), n) for n in os.listdir(d))
+    for _, n in kept[:-KEEP_FAILED] if len(kept) > KEEP_FAILED else []:
+        shutil.rmtree(os.path.join(d, n), ignore_errors=True)
     return d
 
 

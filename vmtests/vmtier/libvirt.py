@@ -193,16 +193,19 @@ class Libvirt(Hypervisor):
         except OSError:
             text = ""
         result = BootResult(self.backend, name, text, seconds, timed_out, notes=notes)
-        qlog = f"/var/log/libvirt/qemu/{name}.log"
+        # libvirt never removes its per-domain logs (QEMU's, virtiofsd's): move them into the run
+        # directory, which goes too unless the boot failed.
+        for p in glob.glob(f"/var/log/libvirt/qemu/{name}*.log*"):
+            shutil.move(p, os.path.join(run, "libvirt-" + os.path.basename(p)))
+        qlog = os.path.join(run, f"libvirt-{name}.log")
         if result.exit_status == 0 and not timed_out:
             shutil.rmtree(run, ignore_errors=True)
-            for p in glob.glob(f"/var/log/libvirt/qemu/{name}*.log*"):
-                os.remove(p)  # QEMU's and virtiofsd's logs of this domain
         else:
             if os.path.exists(qlog):
                 with open(qlog, errors="replace") as f:
                     result.notes.append("libvirt QEMU log tail:\n" + f.read()[-1500:])
-            result.notes.append(f"files kept in {run} and {qlog}")
+            result.notes.append(f"files kept in {run}")
+            result.run_dir = run
         return result
 
     def close(self) -> None:

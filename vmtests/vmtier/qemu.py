@@ -109,4 +109,5 @@ class Qemu(Hypervisor):
             shutil.rmtree(run, ignore_errors=True)
         else:
             result.notes.append(f"files kept in {run}")
+            result.run_dir = run
         return result
