@@ -311,7 +311,7 @@ def test_node_commands_like_talosctl(cli, node_dir, tmp_path):
     reset, shutdown: nothing left running."""
     d = node_dir
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(EPHEMERAL_NODEID)
+    cfg.write_text(BASE + "---\n" + EPHEMERAL_NODEID)
     base = tmp_path / "base.yaml"
     base.write_text(BASE)
     r = cli("-n", d, "boot", "--config", base)
@@ -516,3 +516,16 @@ def test_shutdown_after_kill_9_clears_the_leftovers(cli, node_dir, tmp_path):
     assert not (node_dir / "run" / "api.sock").exists()
     r = cli("-n", node_dir, "shutdown")
     assert r.returncode == 0 and "nothing to clear" in r.stdout, r
+
+
+def test_multi_line_errors_are_one_line(cli, node_dir, tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text(BASE)
+    assert cli("-n", node_dir, "boot", "--config", base).returncode == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BASE + "---\napiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\n"
+                   "encryption:\n  provider: luks2\n  keys:\n    - slot: 0\n      nodeID: {}\n"
+                   "    - slot: 0\n      nodeID: {}\n      lockToState: true\n")
+    line = one_line_error(cli("-n", node_dir, "apply-config", "-f", bad), f"-f {bad}",
+                          "duplicate key slot 0")
+    assert "\t" not in line

@@ -49,7 +49,7 @@ def test_invalid_config_is_refused_and_changes_nothing(node):
     bad = config(volume_config("EPHEMERAL", keys=[node_id(slot=0), node_id(slot=0)]))
     with pytest.raises(cryptnode.ConfigInvalidError) as e:
         node.apply_config(bad)
-    assert str(e.value) == "VolumeConfig/EPHEMERAL: duplicate key slot 0"
+    assert "VolumeConfig/EPHEMERAL: duplicate key slot 0" in str(e.value)
     assert node.active_config() == STATE_EPHEMERAL_NODEID
     node.reboot()
     assert node.active_config() == STATE_EPHEMERAL_NODEID

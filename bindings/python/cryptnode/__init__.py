@@ -5,7 +5,11 @@ shadows a built-in: the errors of code "io" and "timeout" are OSEffectError and
 DeadlineExceededError (their old names IOError and TimeoutError stay importable from
 cryptnode._core only)."""
 
-from . import _core
+try:
+    from . import _core
+except ImportError as e:  # a source tree without the built module
+    raise ImportError(f"cryptnode: the native module cryptnode._core is missing or does not load "
+                      f"({e}); build it (`make build`) or put its directory on PYTHONPATH") from e
 from ._core import (AlreadyExistsError, ConfigInvalidError, ConfigParseError, CorruptError,
                     DeviceBusyError, DeviceNotReadyError, Document, EncryptionKey,
                     EncryptionSpec, Error, Event, FailedPreconditionError, HeaderValidationError,

@@ -406,7 +406,8 @@ def _remote(op: str, **params: Callable[[Any], Any]):
         except RemoteError as e:
             if e.node and e.node.get("state") == "off":
                 _wait_gone(e.node["pid"])
-            raise Failure(str(e)) from None
+            where = f"apply-config -f {args.file}: " if op == "apply_config" else ""
+            raise Failure(where + str(e)) from None
         summary, result = resp["node"], resp.get("result")
         if summary["state"] == "off":
             _wait_gone(summary["pid"])  # the node process ends with the power
@@ -550,6 +551,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def one_line(text: str) -> str:
+    """A multi-line message (Talos' multierror, a list of validation errors) on one line."""
+    out = ""
+    for line in (x.strip() for x in str(text).splitlines()):
+        if not line:
+            continue
+        out += ("" if not out else " " if out.endswith(":") else "; ") + line
+    return out
+
+
 def _os_error(e: OSError) -> str:
     where = e.filename if e.filename is not None else ""
     return f"{where}: {e.strerror or e}" if where else (e.strerror or str(e))
@@ -559,10 +570,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except Failure as e:
-        print(f"cryptnode: {e}", file=sys.stderr)
-    except Error as e:
-        print(f"cryptnode: {e}", file=sys.stderr)
+    except (Failure, Error) as e:
+        print(f"cryptnode: {one_line(str(e))}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `cryptnode demo | head`

@@ -19,7 +19,7 @@ class Field(NamedTuple):
 
 
 FIELDS: List[Field] = [
-    Field("id", "id", "resource ID: STATE, EPHEMERAL, u-<name> (metadata.id in Talos)", False),
+    Field("id", "id", "resource ID: STATE, EPHEMERAL, u-NAME (metadata.id in Talos)", False),
     Field("phase", "phase", "waiting, missing, located, provisioned, prepared, ready, failed, "
           "closed"),
     Field("pre_fail_phase", "preFailPhase", "the phase the volume failed in (while failed)"),
