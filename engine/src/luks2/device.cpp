@@ -174,10 +174,12 @@ Device Device::format(const std::string& path, int slot, const Secret& passphras
   int r = crypt_format(d.cd_, CRYPT_LUKS2, cipher.c_str(), mode.c_str(), nullptr, nullptr, bits / 8,
                        &params);
   if (r < 0) throw_errno(path + ": luksFormat", -r);
-  env.fault_point("luks2.after_format");
   r = crypt_keyslot_add_by_volume_key(d.cd_, slot, nullptr, 0, passphrase.view().data(),
                                       passphrase.size());
   if (r < 0) throw_errno(path + ": add keyslot " + std::to_string(slot), -r);
+  // Talos runs `cryptsetup luksFormat`, one command that writes the header and the first keyslot:
+  // the cut point is after both.
+  env.fault_point("luks2.after_format");
   return d;
 }
 
