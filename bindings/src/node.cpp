@@ -116,6 +116,7 @@ void init_node(py::module_& m) {
       .def_property_readonly("settings", &Node::settings)
       .def("boot", &Node::boot, py::arg("config") = std::nullopt, nogil)
       .def("reboot", &Node::reboot, nogil)
+      .def("upgrade", &Node::upgrade, py::arg("to"), nogil)
       .def("shutdown", &Node::shutdown, nogil)
       .def("power_cut", &Node::power_cut, nogil)
       .def_property_readonly("powered_on", &Node::powered_on)

@@ -131,8 +131,56 @@ TEST_F(MachineTest, MaintenanceOn112AcceptsOnlyTryRebootAuto) {
     machine->apply_config(kConfig, "staged", true, &applied);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "apply-config mode staged is not supported in maintenance mode");
+    EXPECT_EQ(e.code(), Code::kUnsupported);
+    EXPECT_STREQ(e.what(),
+                 "apply configuration --mode='staged' is not supported in maintenance mode");
+  }
+  // 1.12's maintenance server wraps validation errors its own way.
+  try {
+    machine->apply_config(v1alpha1() + volume("STATE", node_id(0) + node_id(0)), "auto", true,
+                          &applied);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "configuration validation failed: 1 error occurred:\n\t* VolumeConfig/STATE: "
+                 "duplicate key slot 0\n\n");
+  }
+}
+
+TEST_F(MachineTest, OutsideMaintenanceAConfigWithoutV1Alpha1IsRefused) {
+  power_on().boot(kConfig);
+  std::string applied;
+  try {
+    machine->apply_config(volume("EPHEMERAL", node_id(0)).substr(4), "auto", false, &applied);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Code::kInvalidArgument);
+    EXPECT_STREQ(e.what(),
+                 "the applied machine configuration doesn't contain v1alpha1 config, did you mean "
+                 "to patch the machine config instead?");
+  }
+}
+
+TEST_F(MachineTest, ImmediateModeRefusalCarriesAUnifiedDiff) {
+  power_on().boot(kConfig);
+  const std::string changed =
+      v1alpha1(
+          "  network:\n    hostname: allowed\n  systemDiskEncryption:\n    ephemeral:\n"
+          "      provider: luks2\n      keys:\n        - slot: 0\n          nodeID: {}\n") +
+      volume("STATE", node_id(0));
+  std::string applied;
+  try {
+    machine->apply_config(changed, "no-reboot", false, &applied);
+    FAIL();
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.rfind("this config change can't be applied in immediate mode\ndiff:\n--- a\n+++ "
+                      "b\n@@ ",
+                      0),
+              0u)
+        << m;
+    EXPECT_NE(m.find("\n+  systemDiskEncryption:\n"), std::string::npos) << m;
+    EXPECT_EQ(m.find("hostname"), std::string::npos) << m;  // an allowed path is not in the diff
   }
 }
 
@@ -250,6 +298,24 @@ TEST_F(MachineTest, ResetResolvesEveryLabelFirst) {
   }
   EXPECT_TRUE(host.wiped.empty());
   EXPECT_TRUE(machine->running());
+}
+
+TEST_F(MachineTest, ResetResolvesMetaAndAnEmptyListWipesTheSystemDisk) {
+  power_on().boot(kConfig);
+  EXPECT_EQ(machine->reset({"META"}, false, true), Action::kPowerOff);
+  EXPECT_EQ(host.wiped, std::vector<std::string>{"META"});
+  reboot().boot(kConfig);
+  EXPECT_EQ(machine->reset({}, false, true), Action::kPowerOff);
+  EXPECT_EQ(host.wiped.back(), "*");
+  reboot().boot(std::nullopt);
+  EXPECT_TRUE(machine->maintenance());
+  try {
+    machine->reset({"EPHEMERAL"}, false, true);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "system partitions to wipe params is not supported in the maintenance mode");
+  }
 }
 
 TEST_F(MachineTest, ResettingStateDeletesTheMetaTagAndLosesTheSalt) {

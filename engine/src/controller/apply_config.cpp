@@ -11,15 +11,25 @@
 namespace cryptnode::controller {
 namespace {
 
-bool version_at_least(const std::string& v, int minor) {
-  // "1.12" -> 12; the node only accepts 1.12..1.14.
-  return std::stoi(v.substr(v.find('.') + 1)) >= minor;
+bool rule(const Machine::State& s, versions::Rule r) {
+  return versions::applies(r, s.version);
 }
 
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
-  return out;
+// configloader.NewFromBytes + Validate: a parse error as Talos prints it, validation errors as
+// the container's multierror. `prefix` is the maintenance server's wrapping in 1.12.
+config::MachineConfig load_and_validate(const std::string& yaml, const versions::Version& v,
+                                        const std::string& parse_prefix,
+                                        const std::string& validation_prefix) {
+  std::optional<config::MachineConfig> cfg;
+  try {
+    cfg = config::MachineConfig::parse(yaml, v);
+  } catch (const Error& e) {
+    throw Error(e.code(), parse_prefix + e.what());
+  }
+  std::vector<std::string> errors = cfg->validate();
+  if (!errors.empty())
+    throw Error(Code::kConfigInvalid, validation_prefix + config::format_multierror(errors));
+  return std::move(*cfg);
 }
 
 }  // namespace
@@ -31,12 +41,6 @@ Action Machine::apply_config(const std::string& yaml, const std::string& mode_in
   if (std::find(std::begin(kModes), std::end(kModes), mode_in) == std::end(kModes))
     throw Error(Code::kInvalidArgument,
                 "mode \"" + mode_in + "\" is not one of auto, reboot, no-reboot, staged, try");
-
-  // Validation first: an invalid config changes nothing.
-  std::vector<std::string> errors = config::validate_text(yaml);
-  if (!errors.empty()) throw Error(Code::kConfigInvalid, join(errors, "\n"));
-
-  const std::string& version = s.settings.talos_version;
   std::string mode = mode_in;
   auto result = [&](const std::string& m) {
     if (applied) *applied = m;
@@ -47,11 +51,18 @@ Action Machine::apply_config(const std::string& yaml, const std::string& mode_in
       throw Error(Code::kFailedPrecondition,
                   "the node is in maintenance mode: apply the config with insecure=True "
                   "(talosctl apply-config --insecure)");
-    // ≤1.12's maintenance server accepts try|reboot|auto; from 1.13 the regular API serves
-    // maintenance and reboot is coerced to no-reboot.
-    if (!version_at_least(version, 13) && mode != "try" && mode != "reboot" && mode != "auto")
-      throw Error(Code::kInvalidArgument,
-                  "apply-config mode " + mode + " is not supported in maintenance mode");
+    if (!rule(s, versions::Rule::kMaintenanceApplyByMachined)) {
+      // ≤1.12: the maintenance server (internal/app/maintenance/server.go) takes try, reboot and
+      // auto only, and wraps errors its own way.
+      if (mode != "try" && mode != "reboot" && mode != "auto")
+        throw Error(Code::kUnsupported, "apply configuration --mode='" + mode +
+                                            "' is not supported in maintenance mode");
+      load_and_validate(yaml, s.version,
+                        "failed to parse config: ", "configuration validation failed: ");
+    } else {
+      // From 1.13 machined serves maintenance: reboot is coerced to no-reboot, no v1alpha1 check.
+      load_and_validate(yaml, s.version, "", "");
+    }
     s.note("apply-config", "config received in maintenance mode");
     s.maintenance = false;
     s.activate_config(yaml);
@@ -62,21 +73,27 @@ Action Machine::apply_config(const std::string& yaml, const std::string& mode_in
   if (insecure)
     throw Error(Code::kFailedPrecondition,
                 "apply-config --insecure is only accepted in maintenance mode");
+
+  // Validation first: an invalid config changes nothing.
+  config::MachineConfig cfg = load_and_validate(yaml, s.version, "", "");
+  if (!cfg.v1alpha1())
+    throw Error(Code::kInvalidArgument,
+                "the applied machine configuration doesn't contain v1alpha1 config, did you mean "
+                "to patch the machine config instead?");
   if (!s.active || s.statuses["STATE"].phase != volume::Phase::kReady)
     throw Error(Code::kFailedPrecondition, "the node has no ready STATE to store the config in");
 
-  if (version_at_least(version, 14)) {
-    if (mode == "reboot")
-      throw Error(Code::kUnsupported,
-                  "the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead");
+  if (rule(s, versions::Rule::kApplyModeRebootRemoved) && mode == "reboot")
+    throw Error(Code::kUnsupported,
+                "the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead");
+  if (rule(s, versions::Rule::kApplyModeAutoIsNoReboot)) {
     if (mode == "auto") mode = "no-reboot";
   } else {
-    std::vector<std::string> needs = changes_needing_reboot(*s.active_text, yaml);
-    if (mode == "auto") mode = needs.empty() ? "no-reboot" : "reboot";
-    if ((mode == "no-reboot" || mode == "try") && !needs.empty())
-      throw Error(
-          Code::kInvalidArgument,
-          "this config change can't be applied in immediate mode\ndiff:\n" + join(needs, "\n"));
+    // CanApplyImmediate: only the v1alpha1 document, against the allow-list.
+    const std::string refusal = immediate_apply_refusal(*s.active_text, yaml);
+    if (mode == "auto") mode = refusal.empty() ? "no-reboot" : "reboot";
+    if ((mode == "no-reboot" || mode == "try") && !refusal.empty())
+      throw Error(Code::kInvalidArgument, refusal);
   }
 
   s.note("apply-config", "mode " + mode);

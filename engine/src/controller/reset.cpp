@@ -20,21 +20,44 @@ Action Machine::reset(const std::vector<std::string>& labels, bool reboot, bool 
   State& s = *s_;
   if (s.maintenance && !labels.empty())
     throw Error(Code::kFailedPrecondition,
-                "system partitions to wipe are not supported in maintenance mode");
+                "system partitions to wipe params is not supported in the maintenance mode");
+  // Every label must resolve to a volume status first: an unknown one changes nothing. META (and
+  // the other partitions Talos reports a VolumeStatus for) resolve too.
   std::vector<volume::VolumeStatus> targets;
   for (const auto& label : labels) {
     auto it = s.statuses.find(label);
-    if (it == s.statuses.end())
+    if (it != s.statuses.end() && !it->second.location.empty()) {
+      targets.push_back(it->second);
+      continue;
+    }
+    volume::VolumeSpec probe_spec;
+    probe_spec.id = probe_spec.label = label;
+    std::optional<volume::Located> where;
+    if (!label.empty() && it == s.statuses.end()) where = s.host.locate(probe_spec);
+    if (!where) {
+      if (it != s.statuses.end())
+        throw Error(Code::kFailedPrecondition,
+                    "failed to reset: volume \"" + label + "\" is not located");
       throw Error(Code::kNotFound, "failed to get volume status with label \"" + label + "\"");
-    if (it->second.location.empty())
-      throw Error(Code::kFailedPrecondition,
-                  "failed to reset: volume \"" + label + "\" is not located");
-    targets.push_back(it->second);
+    }
+    volume::VolumeStatus st;
+    st.id = label;
+    st.location = where->location;
+    st.parent_location = where->parent_location;
+    st.partition_index = where->partition_index;
+    targets.push_back(st);
   }
-  s.note("reset", "wiping " + join(labels, ", ") + (graceful ? " (graceful)" : ""));
+  s.note("reset",
+         (labels.empty() ? std::string("wiping the system disk") : "wiping " + join(labels, ", ")) +
+             (graceful ? " (graceful)" : ""));
 
   // Stop services, unmount, close every volume, then wipe the targets while nothing is open.
   s.teardown();
+  if (labels.empty()) {
+    s.host.wipe_system_disk();
+    s.note("reset", "wiped the system disk");
+    return reboot ? Action::kReboot : Action::kPowerOff;
+  }
   bool state_wiped = false, meta_wiped = false;
   for (const auto& t : targets) {
     s.host.wipe_partition(t);

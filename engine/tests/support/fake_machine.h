@@ -91,6 +91,7 @@ class FakeMachine final : public controller::MachineHost {
 
   // --- VolumeHost
   std::optional<volume::Located> locate(const volume::VolumeSpec& spec) override {
+    if (spec.label == "META") return volume::Located{dir_ + "/META", dir_ + "/disk", 2, 1 << 20};
     if (!std::filesystem::exists(part(spec.label))) return std::nullopt;
     return volume::Located{part(spec.label), dir_ + "/disk", index(spec.label), kPartitionSize};
   }
@@ -133,10 +134,23 @@ class FakeMachine final : public controller::MachineHost {
   void unmount(const std::string&) override {}
   void wipe_partition(const volume::VolumeStatus& status) override {
     wiped.push_back(status.id);
+    if (status.id == "META") {
+      write_zeroes(dir_ + "/META", 1 << 20);
+      return;
+    }
     std::error_code ec;
     std::filesystem::remove(part(status.id), ec);
     std::filesystem::remove(dir_ + "/mapper-luks2-" + status.id, ec);
     std::filesystem::remove_all(dir_ + "/mnt/" + status.id, ec);
+  }
+  void wipe_system_disk() override {
+    wiped.push_back("*");
+    for (const auto& [label, dev] : partitions())
+      if (label != "META") std::filesystem::remove(dev);
+    write_zeroes(dir_ + "/META", 1 << 20);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_ + "/mnt", ec);
+    Env::posix().make_dirs(dir_ + "/mnt", 0700);
   }
   std::shared_ptr<keys::KmsTransport> kms() override { return nullptr; }
   void extend_pcr_phase(std::string_view phase) override { phases.emplace_back(phase); }

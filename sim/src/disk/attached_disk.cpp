@@ -71,6 +71,11 @@ GptPartition AttachedDisk::add_partition(const std::string& label, uint64_t size
   return p;
 }
 
+void AttachedDisk::wipe_all() {
+  for (int idx : std::vector<int>(kernel_parts_)) remove_from_kernel(idx);
+  fast_wipe(loop_->path(), env_);
+}
+
 void AttachedDisk::wipe_and_delete(int index) {
   fast_wipe(partition_device(index), env_);
   env_.fault_point("reset.after_wipe");
@@ -96,8 +101,7 @@ std::string probe(const std::string& device, Env& env) {
     return (b[6] << 8 | b[7]) == 2 ? "luks" : "";  // LUKS1 is not recognised
   if (std::memcmp(b, "XFSB", 4) == 0) return "xfs";
   if (b[0x438] == 0x53 && b[0x439] == 0xEF) return "ext4";
-  if (std::memcmp(b + 0x52, "FAT32", 5) == 0 || std::memcmp(b + 0x36, "FAT", 3) == 0)
-    return "vfat";
+  if (std::memcmp(b + 0x52, "FAT32", 5) == 0 || std::memcmp(b + 0x36, "FAT", 3) == 0) return "vfat";
   if (std::memcmp(b + 0xff6, "SWAPSPACE2", 10) == 0) return "swap";
   auto be32 = [](const uint8_t* p) {
     return static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];

@@ -16,12 +16,24 @@ namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
 
+bool has_gpt_signature(BlockDevice& dev) {
+  char sig[8] = {};
+  if (dev.size() < 1024) return false;
+  dev.read_at(512, sig, 8);
+  return std::string(sig, 8) == "EFI PART";
+}
+
 class NodeHardware final : public Hardware {
  public:
   NodeHardware(const std::string& node_dir, const NodeSettings& settings, Env& env)
       : dir_(node_dir), run_(node_dir + "/run"), settings_(settings), env_(env) {
     recover_hardware(node_dir, env);
     env_.make_dirs(run_ + "/mnt", 0700);
+    // The simulated installer: a system disk without a partition table (a reset of the whole
+    // system disk) gets Talos' installed layout again, as a reinstall would lay it down.
+    const std::string system_image = dir_ + "/disks/" + settings.disks.front().image;
+    if (!has_gpt_signature(*env_.open_block(system_image, false)))
+      format_system_disk_image(system_image, settings, env_);
     try {
       for (const auto& d : settings.disks)
         disks_.push_back(std::make_unique<AttachedDisk>(d.name, dir_ + "/disks/" + d.image, env_));
@@ -115,6 +127,11 @@ class NodeHardware final : public Hardware {
         return;
       }
     throw Error(Code::kNotFound, "failed to reset: volume \"" + status.id + "\" is not located");
+  }
+
+  void wipe_system_disk() override {
+    if (disks_.empty()) return;
+    disks_.front()->wipe_all();
   }
 
   void cut() override { teardown(false); }

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "cryptnode/engine/error.h"
+#include "cryptnode/engine/versions.h"
 #include "node_impl.h"
 
 namespace fs = std::filesystem;
@@ -165,14 +166,29 @@ void Node::Impl::perform(controller::Action action) {
 
 void Node::boot(const std::optional<std::string>& config) {
   if (config) {
-    auto errors = config::validate_text(*config);
-    if (!errors.empty()) {
-      std::string m;
-      for (const auto& e : errors) m += (m.empty() ? "" : "\n") + e;
-      throw Error(Code::kConfigInvalid, m);
-    }
+    // Offered like a cmdline/platform config: it must be a whole machine config.
+    const auto version = versions::Version::parse(impl_->settings.talos_version);
+    config::MachineConfig cfg = config::MachineConfig::parse(*config, version);
+    auto errors = cfg.validate();
+    if (!errors.empty()) throw Error(Code::kConfigInvalid, config::format_multierror(errors));
+    if (!cfg.v1alpha1())
+      throw Error(Code::kInvalidArgument,
+                  "the applied machine configuration doesn't contain v1alpha1 config, did you "
+                  "mean to patch the machine config instead?");
   }
   impl_->boot(config);
+}
+
+std::string Node::upgrade(const std::string& to) {
+  const std::string resolved = versions::Version::parse(to).str();
+  const bool was_on = impl_->hw != nullptr;
+  const std::string from = impl_->settings.talos_version;
+  impl_->power_off(true);
+  impl_->settings.talos_version = to;
+  impl_->save_settings();
+  impl_->log.add("upgrade", "from " + from + " to " + resolved);
+  if (was_on) impl_->boot(std::nullopt);
+  return resolved;
 }
 
 void Node::reboot() {

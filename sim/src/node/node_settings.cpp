@@ -5,6 +5,7 @@
 #include <set>
 
 #include "cryptnode/engine/error.h"
+#include "cryptnode/engine/versions.h"
 
 namespace cryptnode::sim {
 namespace {
@@ -31,8 +32,11 @@ void NodeSettings::validate() const {
   }
   if (pbkdf != "fast" && pbkdf != "production")
     bad("pbkdf: \"" + pbkdf + "\" is not one of fast, production");
-  if (talos_version != "1.12" && talos_version != "1.13" && talos_version != "1.14")
-    bad("talos_version: \"" + talos_version + "\" is not one of 1.12, 1.13, 1.14");
+  try {
+    versions::Version::parse(talos_version);
+  } catch (const Error& e) {
+    bad(std::string("talos_version: ") + e.what());
+  }
   if (backend != "auto" && backend != "kernel" && backend != "userspace")
     bad("backend: \"" + backend + "\" is not one of auto, kernel, userspace");
   if (layout != "compact" && layout != "talos")

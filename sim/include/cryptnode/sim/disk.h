@@ -30,6 +30,9 @@ class AttachedDisk {
   GptPartition add_partition(const std::string& label, uint64_t size, const std::string& type);
   // Talos' reset of one partition: signature ranges + first/last 1 MiB zeroed, GPT entry deleted.
   void wipe_and_delete(int index);
+  // The whole disk wiped as Talos' WipeWithSignatures does for a reset without labels: every
+  // partition gone from the kernel, the partition tables (first and last MiB) zeroed.
+  void wipe_all();
   void detach();
 
  private:

@@ -40,6 +40,10 @@ class Node {
   // only when STATE holds none.
   void boot(const std::optional<std::string>& config = std::nullopt);
   void reboot();
+  // talosctl upgrade: reboot into another Talos release (a version string as talos_version
+  // takes), disks kept; a rollback is an upgrade to the previous version. Saved in node.json.
+  // Returns the version now running.
+  std::string upgrade(const std::string& to);
   void shutdown();
   void power_cut();  // no clean teardown: loop devices go away, nothing is flushed or closed
   bool powered_on() const;

@@ -19,10 +19,11 @@ struct NodeSettings {
   bool tpm = true;
   bool secure_boot = true;
   bool setup_mode = false;
-  std::string pbkdf = "fast";          // fast | production
-  std::string talos_version = "1.12";  // 1.12 | 1.13 | 1.14
-  std::string backend = "auto";        // auto | kernel | userspace
-  std::string layout = "compact";      // compact (small test sizes) | talos (Talos' real sizes)
+  std::string pbkdf = "fast";  // fast | production
+  // A Talos release (versions::Version::parse: "1.12.7", or "1.12" for the newest 1.12).
+  std::string talos_version = "1.12";
+  std::string backend = "auto";    // auto | kernel | userspace
+  std::string layout = "compact";  // compact (small test sizes) | talos (Talos' real sizes)
 
   // Throws Error(kInvalidArgument) naming the setting and what is wrong.
   void validate() const;

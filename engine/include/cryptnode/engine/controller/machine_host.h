@@ -29,6 +29,10 @@ class MachineHost : public volume::VolumeHost {
   virtual void unmount(const std::string& volume_id) = 0;
   // Talos' reset of one volume: signature ranges + fast wipe, then its GPT entry is deleted.
   virtual void wipe_partition(const volume::VolumeStatus& status) = 0;
+  // Talos' reset without system labels: the whole system disk wiped by signatures (GPT, META and
+  // every volume gone). Decision: the simulated installer lays Talos' layout (EFI, empty META)
+  // down again at the next power-on, as a reinstall would.
+  virtual void wipe_system_disk() = 0;
 
   // The KMS client transport (gRPC in the simulation); nullptr when the machine has none.
   virtual std::shared_ptr<keys::KmsTransport> kms() = 0;
