@@ -54,6 +54,11 @@ struct Case {
   std::optional<uint64_t> block_size, fs_block_size, probed_size;
 };
 
+// gtest prints a failing case by its id, not as bytes.
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.id;
+}
+
 uint64_t number(const std::string& s) {
   uint64_t mul = 1;
   std::string n = s;
