@@ -1,6 +1,5 @@
 #include <libcryptsetup.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
