@@ -406,6 +406,9 @@ Document build_document(const YAML::Node& m, const std::string& kind, std::strin
   d.kind = DocumentKind::kOther;
   for (const auto& [k, dk] : kKinds)
     if (kind == k) d.kind = dk;
+  // TrustedRootsConfig (pkg/machinery/config/types/security/trusted_roots.go): the machine
+  // trusts these CAs once the config is active (KMS over https, talos#10542).
+  if (kind == "TrustedRootsConfig") d.certificates = str(field(m, "certificates"), src);
   if (d.kind == DocumentKind::kOther || d.kind == DocumentKind::kExternalVolumeConfig) return d;
   if (d.kind == DocumentKind::kExistingVolumeConfig) {
     const std::string sel =

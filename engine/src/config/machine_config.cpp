@@ -263,6 +263,14 @@ std::vector<std::string> validate_text(std::string_view yaml) {
   return validate_text(yaml, versions::default_version());
 }
 
+std::vector<std::string> MachineConfig::trusted_roots() const {
+  std::vector<std::string> out;
+  for (const Document& d : documents_)
+    if (d.kind_name == "TrustedRootsConfig" && !d.certificates.empty())
+      out.push_back(d.certificates);
+  return out;
+}
+
 std::string format_multierror(const std::vector<std::string>& errors) {
   // hashicorp/go-multierror's ListFormatFunc, as Talos' container validation prints it.
   if (errors.empty()) return "";

@@ -75,7 +75,7 @@ class EncryptionStep final : public volume::VolumeEncryption {
         throw Error(Code::kFailedPrecondition, "encryption salt not available", true);
       return *s->salt;
     };
-    std::shared_ptr<keys::KmsTransport> kms = s_.host.kms();
+    std::shared_ptr<keys::KmsTransport> kms = s_.host.kms(trusted_roots());
     src.kms = [s, kms](const config::EncryptionKey& key) {
       if (!kms) throw Error(Code::kUnavailable, "KMS is not available on this node");
       return keys::make_kms_handler(
@@ -87,6 +87,11 @@ class EncryptionStep final : public volume::VolumeEncryption {
     } catch (const Error& e) {
       throw Error(e.code(), std::string("failed to create encryption handler: ") + e.what());
     }
+  }
+
+  // The machine config's extra trusted CAs (TrustedRootsConfig), once a config is active.
+  std::vector<std::string> trusted_roots() const {
+    return s_.active ? s_.active->trusted_roots() : std::vector<std::string>{};
   }
 
   Machine::State& s_;

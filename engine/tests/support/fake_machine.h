@@ -152,7 +152,9 @@ class FakeMachine final : public controller::MachineHost {
     std::filesystem::remove_all(dir_ + "/mnt", ec);
     Env::posix().make_dirs(dir_ + "/mnt", 0700);
   }
-  std::shared_ptr<keys::KmsTransport> kms() override { return nullptr; }
+  std::shared_ptr<keys::KmsTransport> kms(const std::vector<std::string>&) override {
+    return nullptr;
+  }
   void extend_pcr_phase(std::string_view phase) override { phases.emplace_back(phase); }
 
  private:

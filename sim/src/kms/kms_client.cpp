@@ -72,7 +72,8 @@ class GrpcKmsTransport final : public keys::KmsTransport {
 
 }  // namespace
 
-std::shared_ptr<keys::KmsTransport> make_grpc_kms_transport() {
+std::shared_ptr<keys::KmsTransport> make_grpc_kms_transport(
+    const std::vector<std::string>& trusted_roots_pem) {
   return std::make_shared<GrpcKmsTransport>();
 }
 

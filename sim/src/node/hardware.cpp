@@ -80,7 +80,9 @@ class NodeHardware final : public Hardware {
 
   // --- MachineHost -------------------------------------------------------------------------
   activation::ActivationBackend& activation() override { return *backend_; }
-  std::shared_ptr<keys::KmsTransport> kms() override { return kms_; }
+  std::shared_ptr<keys::KmsTransport> kms(const std::vector<std::string>& roots) override {
+    return make_grpc_kms_transport(roots);
+  }
 
   // --- Hardware ------------------------------------------------------------------------------
   std::string meta_device() override {
@@ -176,7 +178,6 @@ class NodeHardware final : public Hardware {
   Env& env_;
   std::vector<std::unique_ptr<AttachedDisk>> disks_;
   std::unique_ptr<activation::ActivationBackend> backend_;
-  std::shared_ptr<keys::KmsTransport> kms_ = make_grpc_kms_transport();
   std::map<std::string, std::string> mounts_;
 };
 

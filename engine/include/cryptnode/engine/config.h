@@ -123,7 +123,8 @@ struct Document {
   std::string volume_type;  // UserVolumeConfig `volumeType` (lower case): "" (partition) | disk |
                             // directory | partition | tmpfs | symlink | overlay (the last three
                             // decode but fail validation)
-  std::string filesystem_type;  // UserVolumeConfig `filesystem.type` (lower case; "" => none)
+  std::string filesystem_type;  // UserVolumeConfig `filesystem.type`
+  std::string certificates;     // TrustedRootsConfig `certificates` (PEM) (lower case; "" => none)
   std::optional<bool> project_quota_support;   // UserVolumeConfig `filesystem.projectQuotaSupport`
   std::optional<std::string> volume_selector;  // ExistingVolumeConfig discovery.volumeSelector
   std::optional<bool> mount_read_only;         // ExistingVolumeConfig mount.readOnly
@@ -167,6 +168,10 @@ class MachineConfig {
   // STATE/EPHEMERAL the legacy v1alpha1 section; nullopt when unencrypted (is_zero / provider
   // none).
   std::optional<EncryptionSpec> encryption_for(std::string_view volume_id) const;
+
+  // PEM certificates of the TrustedRootsConfig documents (Talos' `certificates`), in document
+  // order: CAs the machine trusts on top of its OS bundle once this config is active.
+  std::vector<std::string> trusted_roots() const;
 
   // Volume IDs of the user/raw/swap volumes this config declares, in document order.
   std::vector<std::string> user_volume_ids() const;

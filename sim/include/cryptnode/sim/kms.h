@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cryptnode/engine/keys/kms_handler.h"
 
@@ -26,6 +27,9 @@ class KmsServer {
 
 // grpc:// (or no scheme) endpoints over plaintext; other schemes mean TLS, which this build's
 // transport refuses with a clear error (decision: TLS KMS is the next step).
-std::shared_ptr<keys::KmsTransport> make_grpc_kms_transport();
+// `trusted_roots_pem`: extra CA certificates (the machine config's TrustedRootsConfig) trusted on
+// top of the node's OS bundle for https:// endpoints.
+std::shared_ptr<keys::KmsTransport> make_grpc_kms_transport(
+    const std::vector<std::string>& trusted_roots_pem = {});
 
 }  // namespace cryptnode::sim

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cryptnode/engine/activation/backend.h"
 #include "cryptnode/engine/keys/kms_handler.h"
@@ -35,7 +36,11 @@ class MachineHost : public volume::VolumeHost {
   virtual void wipe_system_disk() = 0;
 
   // The KMS client transport (gRPC in the simulation); nullptr when the machine has none.
-  virtual std::shared_ptr<keys::KmsTransport> kms() = 0;
+  // `trusted_roots_pem`: CA certificates the machine config adds (TrustedRootsConfig documents)
+  // on top of the OS bundle; empty before a config is active — which is why a KMS whose CA lives
+  // only in STATE cannot unlock STATE (talos#10542).
+  virtual std::shared_ptr<keys::KmsTransport> kms(
+      const std::vector<std::string>& trusted_roots_pem) = 0;
 
   // Talos extends PCR 11 with its boot phases ("enter-machined", "start-the-world"); a machine
   // without a TPM ignores it.
