@@ -29,7 +29,7 @@ def test_kms_key_enrols_with_a_sidero_token_and_unlocks(node, kms):
     cfg = config(doc("VolumeConfig", "EPHEMERAL", [kms_key(0, kms.endpoint)]))
     node.boot(config=cfg)
     st = node.volume_status("EPHEMERAL")
-    assert st.phase == "ready" and st.configured_keys == ["kms"]
+    assert st.phase == "ready" and st.configured_encryption_keys == ["kms"]
     token = node.luks_dump("EPHEMERAL")["tokens"]["0"]
     assert token["type"] == "sideroKMS" and token["keyslots"] == []
     assert len(base64.b64decode(token["UserData"]["sealedData"])) == 60  # nonce + AES-GCM
@@ -74,13 +74,13 @@ def test_kms_slot_failing_is_a_failed_sync_when_another_key_opens(node, kms):
     node.reboot()
     st = node.volume_status("EPHEMERAL")
     assert st.phase == "ready" and st.encryption_slot == 0
-    assert len(st.failed_syncs) == 1
+    assert len(st.encryption_failed_syncs) == 1
     # Talos' addKey returns NewKey's error unwrapped.
-    assert st.failed_syncs[0].startswith(
+    assert st.encryption_failed_syncs[0].startswith(
         "error adding key slot 1 *keys.KMSKeyHandler: failed to seal KMS passphrase, slot 1: ")
     kms.set_fault(None)
     node.reboot()
-    assert node.volume_status("EPHEMERAL").failed_syncs == []
+    assert node.volume_status("EPHEMERAL").encryption_failed_syncs == []
     assert sorted(node.luks_dump("EPHEMERAL")["keyslots"]) == ["0", "1"]
 
 

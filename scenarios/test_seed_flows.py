@@ -42,8 +42,8 @@ def test_state_and_ephemeral_nodeid(node):
         st = node.volume_status(v)
         assert st.encryption_provider == "luks2"
         assert st.encryption_slot == 0
-        assert st.configured_keys == ["nodeID"]
-        assert st.failed_syncs == []
+        assert st.configured_encryption_keys == ["nodeID"]
+        assert st.encryption_failed_syncs == []
         dump = node.luks_dump(v)
         assert keyslots(node, v) == [0]
         assert dump["keyslots"]["0"]["kdf"]["type"] == "argon2id"
@@ -82,10 +82,10 @@ def test_state_slot1_ephemeral_static_locked(node):
     assert node.volume_status("STATE").encryption_slot == 1
     assert keyslots(node, "STATE") == [1]
     eph = node.volume_status("EPHEMERAL")
-    assert eph.encryption_slot == 0 and eph.locked_to_state
+    assert eph.encryption_slot == 0 and eph.encryption_locked_to_state
     node.write_file("EPHEMERAL", "data.bin", DATA)
     node.reboot()
-    assert node.volume_status("EPHEMERAL").locked_to_state
+    assert node.volume_status("EPHEMERAL").encryption_locked_to_state
     assert node.read_file("EPHEMERAL", "data.bin") == DATA
 
 
@@ -171,7 +171,7 @@ def test_wiping_state_breaks_locked_volumes_until_wiped(node):
     assert node.volume_status("EPHEMERAL").phase == "failed"
     node.reset(system_labels_to_wipe=["EPHEMERAL"], reboot=True)
     assert_ready(node, "STATE", "EPHEMERAL")
-    assert node.volume_status("EPHEMERAL").locked_to_state
+    assert node.volume_status("EPHEMERAL").encryption_locked_to_state
 
 
 def test_uuid_failing_entropy_check(node_factory):

@@ -21,7 +21,7 @@ def assert_healthy(node):
     no failed syncs."""
     for st in node.volumes():
         assert st.phase in ("ready", "missing"), (st.id, st.phase, st.error_message)
-        assert st.failed_syncs == [], (st.id, st.failed_syncs)
+        assert st.encryption_failed_syncs == [], (st.id, st.encryption_failed_syncs)
 
 
 # api.ApplyConfigSuite.TestApplyConfigRotateEncryptionSecrets: existing = EPHEMERAL keys[0],

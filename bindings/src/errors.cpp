@@ -37,7 +37,7 @@ void init_errors(py::module_& m) {
       {Code::kNotFound, "NotFoundError", nullptr},
       {Code::kAlreadyExists, "AlreadyExistsError", nullptr},
       {Code::kCorrupt, "CorruptError", nullptr},
-      {Code::kIO, "IOError", nullptr},
+      {Code::kIO, "OSEffectError", nullptr},
       {Code::kKeyRejected, "KeyRejectedError", nullptr},
       {Code::kTokenInvalid, "TokenInvalidError", nullptr},
       {Code::kNoToken, "NoTokenError", nullptr},
@@ -46,7 +46,7 @@ void init_errors(py::module_& m) {
       {Code::kHeaderValidation, "HeaderValidationError", nullptr},
       {Code::kUnsupported, "UnsupportedError", nullptr},
       {Code::kUnavailable, "UnavailableError", nullptr},
-      {Code::kTimeout, "TimeoutError", nullptr},
+      {Code::kTimeout, "DeadlineExceededError", nullptr},
       {Code::kFailedPrecondition, "FailedPreconditionError", nullptr},
       {Code::kLocked, "LockedError", nullptr},
       {Code::kInternal, "InternalError", nullptr},
@@ -60,6 +60,10 @@ void init_errors(py::module_& m) {
     m.attr(c.name) = cls;
     classes()[c.code] = cls;
   }
+  // The first names, kept importable from _core only (the package exports names that do not
+  // shadow Python's built-in IOError and TimeoutError).
+  m.attr("IOError") = classes()[Code::kIO];
+  m.attr("TimeoutError") = classes()[Code::kTimeout];
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);

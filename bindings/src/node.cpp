@@ -41,11 +41,8 @@ void init_node(py::module_& m) {
       .def_readonly("encryption_provider", &VolumeStatus::encryption_provider)
       .def_readonly("encryption_slot", &VolumeStatus::encryption_slot)
       .def_readonly("encryption_failed_syncs", &VolumeStatus::encryption_failed_syncs)
-      .def_readonly("failed_syncs", &VolumeStatus::encryption_failed_syncs)
       .def_readonly("encryption_locked_to_state", &VolumeStatus::encryption_locked_to_state)
-      .def_readonly("locked_to_state", &VolumeStatus::encryption_locked_to_state)
       .def_readonly("configured_encryption_keys", &VolumeStatus::configured_encryption_keys)
-      .def_readonly("configured_keys", &VolumeStatus::configured_encryption_keys)
       .def_property_readonly("pcrs",
                              [](const VolumeStatus& s) -> py::object {
                                if (!s.tpm_pcrs || s.tpm_pcrs_nil) return py::none();
