@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cryptnode/engine/blkid.h"
 #include "cryptnode/engine/error.h"
 #include "cryptnode/sim/disk.h"
 
@@ -88,31 +89,9 @@ void AttachedDisk::wipe_and_delete(int index) {
 }
 
 std::string probe(const std::string& device, Env& env) {
-  auto dev = env.open_block(device, false);
-  const uint64_t size = dev->size();
-  auto read = [&](uint64_t off, void* buf, size_t len) {
-    if (off + len > size) return false;
-    dev->read_at(off, buf, len);
-    return true;
-  };
-  uint8_t b[0x1000] = {};
-  if (!read(0, b, sizeof(b))) return "";
-  if (std::memcmp(b, "LUKS\xba\xbe", 6) == 0)
-    return (b[6] << 8 | b[7]) == 2 ? "luks" : "";  // LUKS1 is not recognised
-  if (std::memcmp(b, "XFSB", 4) == 0) return "xfs";
-  if (b[0x438] == 0x53 && b[0x439] == 0xEF) return "ext4";
-  if (std::memcmp(b + 0x52, "FAT32", 5) == 0 || std::memcmp(b + 0x36, "FAT", 3) == 0) return "vfat";
-  if (std::memcmp(b + 0xff6, "SWAPSPACE2", 10) == 0) return "swap";
-  auto be32 = [](const uint8_t* p) {
-    return static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];
-  };
-  for (uint64_t off : {0ull, 256ull * 1024}) {
-    uint8_t m1[4], m2[4];
-    if (read(off, m1, 4) && be32(m1) == 0x5a4b3c2d && read(off + 256 * 1024 - 4, m2, 4) &&
-        be32(m2) == 0xa5b4c3d2)
-      return "talosmeta";
-  }
-  return "";
+  // go-blockdevice's blkid, as Talos runs it (engine/include/cryptnode/engine/blkid.h): the
+  // simulation's loop devices have 512-byte sectors.
+  return blkid::probe(*env.open_block(device, false));
 }
 
 void fast_wipe(const std::string& device, Env& env) {
