@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
                 std::string(activation::xts_impl_name(impls[i])).c_str(), median(ours[i]));
   if (r <= 0) return 0;
   for (size_t i = 0; i < impls.size(); ++i)
-    std::printf("ratio xts_%s/openssl = %.2f\n",
+    std::printf("ratio xts_%s userspace/openssl = %.2f\n",
                 std::string(activation::xts_impl_name(impls[i])).c_str(), median(ours[i]) / r);
   size_t c = std::find(impls.begin(), impls.end(), chosen) - impls.begin();
   std::printf("ratio xts userspace/openssl = %.2f (%s, %d thread%s; goal >= 0.9)\n",
