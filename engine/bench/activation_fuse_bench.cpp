@@ -3,10 +3,13 @@
 // open for the whole run and the two sides alternate round by round (which one goes first
 // alternates too), so that warm-up and background load hit both alike. Prints min/median/max per
 // side and `ratio fuse_xfs_{write,read} encrypted/passthrough = X`, the ratio of the medians.
+// It runs at least --rounds rounds and then more, up to --max-rounds, until the last three ratios
+// of medians agree within --tolerance.
 // The read comes from a fresh mount (nothing of the file in XFS' page cache). The LUKS2 images live
 // in --dir (default /dev/shm, a tmpfs: the shared disk's own speed and noise stay out of what is
 // compared, and the passthrough side is as fast as the FUSE + loop path allows).
-//   activation_fuse_bench [--rounds N] [--mib N] [--xts auto|openssl|aesni|vaes] [--dir D]
+//   activation_fuse_bench [--rounds 5] [--max-rounds 15] [--tolerance 0.05] [--mib 1024]
+//                         [--xts auto|openssl|aesni|vaes] [--dir /dev/shm]
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -149,13 +152,16 @@ void report(const char* what, const Side& s, const std::vector<double>& v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int rounds = 7;
+  int rounds = 5, max_rounds = 15;
+  double tolerance = 0.05;
   uint64_t mib = 1024;
   activation::XtsImpl xts = activation::XtsImpl::kAuto;
   std::string dir = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
     if (a == "--rounds") rounds = std::max(1, std::atoi(v.c_str()));
+    if (a == "--max-rounds") max_rounds = std::max(1, std::atoi(v.c_str()));
+    if (a == "--tolerance") tolerance = std::atof(v.c_str());
     if (a == "--mib") mib = std::max(16, std::atoi(v.c_str()));
     if (a == "--dir") dir = v;
     if (a == "--xts") {
@@ -178,16 +184,31 @@ int main(int argc, char** argv) {
   for (Side* s : {&plain, &enc}) {
     s->write_mbs.clear(), s->read_mbs.clear(), s->write_cpu.clear(), s->read_cpu.clear();
   }
-  for (int r = 0; r < rounds; ++r) {
+  // At least --rounds rounds, then more (up to --max-rounds) until both ratios of medians stopped
+  // moving: the last three agree within --tolerance.
+  std::vector<double> wr, rr;  // the ratios of medians after each round
+  auto settled = [&] {
+    if (wr.size() < 3) return false;
+    auto spread = [](const std::vector<double>& v) {
+      auto [lo, hi] = std::minmax_element(v.end() - 3, v.end());
+      return *hi - *lo;
+    };
+    return spread(wr) <= tolerance && spread(rr) <= tolerance;
+  };
+  int r = 0;
+  for (; r < max_rounds && (r < rounds || !settled()); ++r) {
     Side& first = r % 2 ? enc : plain;
     Side& second = r % 2 ? plain : enc;
     round_of(first, mib);
     round_of(second, mib);
+    wr.push_back(median(enc.write_mbs) / median(plain.write_mbs));
+    rr.push_back(median(enc.read_mbs) / median(plain.read_mbs));
   }
   close_side(plain);
   close_side(enc);
-  std::printf("%d alternating rounds of %llu MiB, 4 KiB sectors, images in %s:\n", rounds,
-              static_cast<unsigned long long>(mib), dir.c_str());
+  std::printf("%d alternating rounds of %llu MiB (%s), 4 KiB sectors, images in %s:\n", r,
+              static_cast<unsigned long long>(mib),
+              settled() ? "ratios settled" : "ratios still moving at --max-rounds", dir.c_str());
   report("write", plain, plain.write_mbs);
   report("write", enc, enc.write_mbs);
   report("read", plain, plain.read_mbs);
