@@ -34,7 +34,7 @@ def sim_flows(flows, workdir):
     """{flow: seconds} from flows.py run on this host (the simulation's default backend)."""
     env = dict(os.environ, PYTHONPATH=PKG_ROOT, PYTHONDONTWRITEBYTECODE="1")
     r = subprocess.run([sys.executable, FLOWS, "--dir", os.path.join(workdir, "sim"),
-                        "--backend", "auto", "--flows", flows], capture_output=True, text=True,
+                        "--backend", "userspace", "--flows", flows], capture_output=True, text=True,
                        env=env, timeout=1800)
     if r.returncode != 0:
         raise SystemExit(f"bench_vm: the flows failed in the simulation:\n{r.stdout[-3000:]}"
@@ -68,7 +68,7 @@ def boot_vs_reboot(hv, workdir):
                  volume_doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID)]),
                  volume_doc("UserVolumeConfig", "data", [key(0, NODEID)], extra=user_disk()))
     path = os.path.join(workdir, "node")
-    with cryptnode.Node.create(path, uuid=UUID, tpm=False) as node:
+    with cryptnode.Node.create(path, uuid=UUID, tpm=False, backend="userspace") as node:
         node.boot(config=cfg)
         t = time.perf_counter()
         node.reboot()

@@ -105,3 +105,11 @@ def mappings(result) -> dict:
 
 def hexkey(passphrase: str) -> str:
     return passphrase.encode().hex()
+
+
+def status(st, name):
+    """A VolumeStatus field by its current name (encryption_failed_syncs,
+    encryption_locked_to_state), falling back to the older short name on older builds."""
+    if hasattr(type(st), name) or hasattr(st, name):
+        return getattr(st, name)
+    return getattr(st, name[len("encryption_"):])

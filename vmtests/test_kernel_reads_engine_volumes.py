@@ -42,7 +42,7 @@ def volumes(kms_pass):
 
 @pytest.mark.vm_smoke
 def test_kernel_dm_crypt_reads_every_key_kind(vm, node_factory, kms, tmp_path):
-    node = node_factory(uuid=UUID, tpm=False)
+    node = node_factory(uuid=UUID, tpm=False, backend="userspace")
     node.boot(config=config(
         volume_doc("VolumeConfig", "STATE", [key(0, NODEID)]),
         volume_doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID, lock=True)]),

@@ -109,7 +109,9 @@ def flow_static_locked(node, kernel):
                             doc("VolumeConfig", "EPHEMERAL", [key(0, static("supersecret"),
                                                                   lock=True)])))
     ready(node, "STATE", "EPHEMERAL")
-    check(node.volume_status("EPHEMERAL").locked_to_state, "EPHEMERAL not locked to STATE")
+    st = node.volume_status("EPHEMERAL")
+    locked = getattr(st, "encryption_locked_to_state", None)
+    check(locked if locked is not None else st.locked_to_state, "EPHEMERAL not locked to STATE")
     node.write_file("EPHEMERAL", "data.bin", DATA)
     node.reboot()
     check(node.read_file("EPHEMERAL", "data.bin") == DATA, "EPHEMERAL data changed")
