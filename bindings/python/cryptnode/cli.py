@@ -532,7 +532,52 @@ def add_kms(sub) -> None:
     s.set_defaults(func=_kms_serve)
 
 
-COMMANDS: List[Callable] = [add_config, add_node, add_node_ops, add_kms, add_info, add_demo]
+# --- bugs -------------------------------------------------------------------------------------
+
+def _bugs_table(rows: List[Dict[str, Any]]) -> str:
+    out = [f"{'BUG':<20} {'LIVED IN':<30} {'FIXED IN':<22} {'REPRODUCED':<10} TITLE"]
+    for r in rows:
+        out.append(f"{r['bug']:<20} {r['livedIn']:<30} {r['fixedIn']:<22} "
+                   f"{r['reproduced'] or '-':<10} {r['title']}")
+    return "\n".join(out)
+
+
+def _bugs(args) -> int:
+    from . import bugs as catalogue
+    try:
+        chosen = [catalogue.bug(i) for i in args.bug] if args.bug else list(catalogue.CATALOGUE)
+    except KeyError as e:
+        raise Failure(str(e.args[0])) from None
+    results: Dict[str, str] = {}
+    if args.run:
+        try:
+            results = catalogue.run(chosen, args.scenarios)
+        except FileNotFoundError as e:
+            raise Failure(str(e)) from None
+    rows = [{"bug": b.id, "title": b.title, "livedIn": b.lived_in, "fixedIn": b.fixed_in,
+             "reproduced": results.get(b.id) or ("skip" if b.skip else None),
+             "tpm": b.tpm, "skipReason": b.skip, "userSees": b.user_sees,
+             "rules": list(b.rules), "scenario": "scenarios/bugs/" + b.scenario,
+             "command": b.command} for b in chosen]
+    _emit(rows, args.output, _bugs_table)
+    return 1 if any(r["reproduced"] == "no" for r in rows) else 0
+
+
+def add_bugs(sub) -> None:
+    p = _command(sub, "bugs", "the Talos encryption bug catalogue: where each bug lived, where it "
+                 "was fixed, and whether this build reproduces it (--run)",
+                 "cryptnode bugs\ncryptnode bugs --run talos#11502 -o json", parents=[OUTPUT])
+    p.add_argument("bug", nargs="*", help="bug ids (default: the whole catalogue)")
+    p.add_argument("--run", action="store_true",
+                   help="replay each scenario on throwaway nodes (pytest, needs root) and fill "
+                        "the REPRODUCED column: yes, no or skip")
+    p.add_argument("--scenarios", metavar="DIR", default=None,
+                   help="the scenarios/bugs directory (default: the source tree's)")
+    p.set_defaults(func=_bugs)
+
+
+COMMANDS: List[Callable] = [add_config, add_node, add_node_ops, add_kms, add_info, add_bugs,
+                             add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

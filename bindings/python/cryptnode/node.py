@@ -131,6 +131,13 @@ class Node:
     def reboot(self) -> None:
         self._core().reboot()
 
+    def upgrade(self, to: str) -> str:
+        """talosctl upgrade: reboot into another Talos release (a version as talos_version takes,
+        e.g. "1.11.0", "1.12" or "1.11.0-beta.1"), disks kept; a rollback is an upgrade to the
+        earlier release. A node that is off stays off and boots the new release next time.
+        Returns the version now installed ("1.12" -> "1.12.11")."""
+        return self._core().upgrade(_text("to", to))
+
     def shutdown(self) -> None:
         self._core().shutdown()
 
