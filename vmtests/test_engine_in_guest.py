@@ -45,6 +45,8 @@ def engine_job(flows, udev_disabled, tmp_path):
 
 
 def test_engine_kernel_backend_boot_rotate_reset_reboot_in_guest(vm, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("sharing the host's root with the guest (virtiofsd) needs root")
     if not os.path.exists("/usr/lib/qemu/virtiofsd"):
         pytest.skip("/usr/lib/qemu/virtiofsd is missing (qemu-system-common)")
     spec = BootSpec("engine", [scratch_disk(str(tmp_path / "scratch.img"))],
