@@ -285,8 +285,8 @@ TEST(BlkidImages, Lvm2PhysicalVolume) {
   ScratchFile img(64 * MiB);
   {
     ScratchLoop loop(img.path());
-    must_run({"pvcreate", "-q", "-ff", "-y", "--config",
-              "devices { use_devicesfile=0 } global { locking_type=0 }", loop.path()});
+    must_run(
+        {"pvcreate", "-q", "-ff", "-y", "--config", "devices { use_devicesfile=0 }", loop.path()});
   }
   auto info = probe_path(img.path());
   EXPECT_EQ(info.probed.name, "lvm2-pv");
