@@ -4,11 +4,13 @@
 // xyaml.CheckUnknownKeys ("unknown keys found during decoding:\n<yaml>"), each wrapped
 // "error decoding document <apiVersion>/<kind>/<name> (line N): ...".
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <unordered_map>
 
@@ -472,6 +474,56 @@ std::string registered_kind(const YAML::Node& n, std::string_view src, const std
   return kind;
 }
 
+// yaml-cpp 0.7 never consumes a ',' where a document's node should start (",", "a: 1\n---\n,"):
+// each Parser::HandleNextDocument then reports the same null document again, so YAML::LoadAll
+// never returns and its vector grows without bound. go-yaml rejects such a stream ("did not find
+// expected node content"). Returns the mark of the first document that does not advance.
+std::optional<YAML::Mark> stuck_document(const std::string& text) {
+  struct Probe final : YAML::EventHandler {
+    int events = 0;
+    bool null_only = false;
+    YAML::Mark first;
+    void node(const YAML::Mark& m, bool null) {
+      if (events++ == 0) first = m;
+      null_only = events == 1 && null;
+    }
+    void OnDocumentStart(const YAML::Mark&) override {}
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& m, YAML::anchor_t) override { node(m, true); }
+    void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m, false); }
+    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  const std::string&) override {
+      node(m, false);
+    }
+    void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+      node(m, false);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
+      node(m, false);
+    }
+    void OnMapEnd() override {}
+  };
+  std::istringstream in(text);
+  try {
+    YAML::Parser parser(in);
+    std::optional<YAML::Mark> last_null;
+    // Every real document consumes at least one byte of the stream.
+    for (size_t docs = 0; docs <= text.size() + 1; ++docs) {
+      Probe probe;
+      if (!parser.HandleNextDocument(probe)) return std::nullopt;
+      const bool null_only = probe.events == 1 && probe.null_only;
+      if (null_only && last_null && last_null->pos == probe.first.pos) return probe.first;
+      last_null = null_only ? std::optional<YAML::Mark>(probe.first) : std::nullopt;
+    }
+    return YAML::Mark{};
+  } catch (const YAML::Exception&) {
+    return std::nullopt;  // LoadAll reports it
+  }
+}
+
 }  // namespace
 
 MachineConfig MachineConfig::parse(std::string_view yaml, const versions::Version& version) {
@@ -483,6 +535,9 @@ MachineConfig MachineConfig::parse(std::string_view yaml, const versions::Versio
   cfg.text_ = std::string(yaml);
   cfg.version_ = version;
   std::vector<YAML::Node> docs;
+  if (auto stuck = stuck_document(cfg.text_))
+    fail("decode error: yaml: line " + std::to_string(stuck->line + 1) +
+         ": did not find expected node content");
   try {
     docs = YAML::LoadAll(cfg.text_);
   } catch (const YAML::DeepRecursion& e) {
