@@ -83,11 +83,11 @@ state_json = re.findall(r'R"\((\{"Encryption.*?\})\)"', adv_test)
 write("fuzz_meta_adv", "empty", b"\x00")
 for i, (t, v) in enumerate(tags):
     write("fuzz_meta_adv", "tag_%02d" % i, b"\x00" + records([(t, v)]))
-write("fuzz_meta_adv", "all_tags", b"\x00" + records(sorted(dict(tags).items())))
+write("fuzz_meta_adv", "all_tags", b"\x08" + records(sorted(dict(tags).items())))
 write("fuzz_meta_adv", "state_0x09",
-      b"\x02" + records([(0x09, state_json[0].encode()), (0x0f, b"12345678-1234-5678-1234-567812345678")]))
+      b"\x0a" + records([(0x09, state_json[0].encode()), (0x0f, b"12345678-1234-5678-1234-567812345678")]))
 write("fuzz_meta_adv", "overrun", b"\x00" + struct.pack(">II", 0x09, 0xFFFFFFF0) + b"x")
-write("fuzz_meta_adv", "bad_checksum", b"\x01" + records([(0x08, b"install-fast")]))
+write("fuzz_meta_adv", "bad_checksum", b"\x09" + records([(0x08, b"install-fast")]))
 
 # --- fuzz_state_encryption: tag 0x09 in both shapes, and every key kind --------------------------
 for i, j in enumerate(state_json):
