@@ -82,6 +82,19 @@ class EncryptionStep final : public volume::VolumeEncryption {
           key.slot, key.kms->endpoint, [s] { return s->uuid; }, kms, s->env.random());
     };
     try {
+      // hardware.LockPCRStatus(11, <volume ID>): PCRStatus "11" exists between enter-machined and
+      // start-the-world; outside that window every seal and unseal is refused.
+      tpm::TpmContext tpm_ctx = s_.host.tpm_context([s](const std::function<void()>& fn) {
+        if (!s->pcr11_open)
+          throw Error(Code::kFailedPrecondition,
+                      "failed to lock PCR 11, as it is in the wrong state, a reboot might be "
+                      "required");
+        fn();
+      });
+      tpm_ctx.random = &s_.env.random();
+      src.tpm = [tpm_ctx](const config::EncryptionKey& key) {
+        return tpm::make_tpm_handler(key.slot, *key.tpm, tpm_ctx);
+      };
       return encryption::Handler(*spec.encryption, spec.id, src, s_.settings.pbkdf, s_.env,
                                  s_.version);
     } catch (const Error& e) {

@@ -7,6 +7,7 @@
 
 #include "cryptnode/engine/controller/volume_config.h"
 #include "cryptnode/engine/error.h"
+#include "cryptnode/engine/versions.h"
 #include "machine_state.h"
 
 namespace cryptnode::controller {
@@ -44,7 +45,9 @@ void Machine::boot(const std::optional<std::string>& offered) {
   s.offered = offered;
   s.specs["STATE"] = state_volume_config_from_meta(s.read_meta_at_boot());
   s.statuses["STATE"].id = "STATE";
+  // PCRStatusController starts: enter-machined, and PCR 11 opens for TPM seal/unseal.
   s.host.extend_pcr_phase("enter-machined");
+  s.pcr11_open = true;
   s.settle();
 }
 
@@ -106,7 +109,8 @@ void Machine::State::activate_config(const std::string& text) {
     note(id, "document removed: volume closed");
   }
   order = processing_order(specs);
-  for (const auto& id : order) statuses[id].id = id;
+  // Statuses appear as the volume manager reaches each volume (pass()), not here: Talos'
+  // PCRStatusController can run in between (talos#13827).
   write_state_meta();
   note("config", "machine config is active");
 }
@@ -135,6 +139,50 @@ void Machine::State::teardown() {
   running = false;
 }
 
+void Machine::State::reconcile_volume(const std::string& id, volume::VolumeEncryption& step) {
+  auto sp = specs.find(id);
+  if (sp == specs.end()) return;
+  volume::VolumeStatus& st = statuses[id];
+  st.id = id;
+  const auto before = st.phase;
+  const std::string before_error = st.error_message;
+  volume::reconcile(sp->second, st, host, step);
+  if (st.phase != before || st.error_message != before_error)
+    note(id, std::string(volume::phase_name(st.phase)) +
+                 (st.error_message.empty() ? "" : ": " + st.error_message));
+  if (st.phase == volume::Phase::kFailed && st.retryable) should_retry = true;
+  if (st.phase == volume::Phase::kReady && st.mount_point.empty() && !sp->second.fs_type.empty()) {
+    st.mount_point = host.mount(st);
+    note(id, "mounted");
+  }
+}
+
+void Machine::State::maybe_start_the_world() {
+  if (!pcr11_open || !active) return;
+  for (const char* system : {"STATE", "EPHEMERAL"}) {
+    auto it = statuses.find(system);
+    if (it == statuses.end() || it->second.phase != volume::Phase::kReady) return;
+  }
+  for (const auto& [id, st] : statuses) {
+    switch (st.phase) {
+      case volume::Phase::kWaiting:
+      case volume::Phase::kLocated:
+      case volume::Phase::kFailed:
+      case volume::Phase::kProvisioned:
+      case volume::Phase::kPrepared:
+        return;
+      default:
+        break;
+    }
+  }
+  if (versions::applies(versions::Rule::kStartTheWorldWaitsForVolumeConfigs, version))
+    for (const auto& [id, spec] : specs)
+      if (!statuses.count(id)) return;
+  pcr11_open = false;
+  host.extend_pcr_phase("start-the-world");
+  note("pcr", "start-the-world: PCR 11 locked (no TPM seal or unseal until the next boot)");
+}
+
 void Machine::State::pass() {
   auto step = make_encryption_step(*this);
 
@@ -154,39 +202,33 @@ void Machine::State::pass() {
     }
   }
 
-  // Stage 2: every volume of the active config, in order. Others wait for STATE (the salt).
+  // Stage 2: the system disk's volumes (wave -1), then the rest; others wait for STATE (the salt).
+  bool state_ready = false;
   for (const auto& id : order) {
-    auto sp = specs.find(id);
-    if (sp == specs.end()) continue;
-    volume::VolumeStatus& st = statuses[id];
-    const auto before = st.phase;
-    const std::string before_error = st.error_message;
-    volume::reconcile(sp->second, st, host, *step);
-    if (st.phase != before || st.error_message != before_error) {
-      note(id, std::string(volume::phase_name(st.phase)) +
-                   (st.error_message.empty() ? "" : ": " + st.error_message));
-    }
-    if (st.phase == volume::Phase::kFailed && st.retryable) should_retry = true;
-    if (st.phase == volume::Phase::kReady && st.mount_point.empty() &&
-        !sp->second.fs_type.empty()) {
-      st.mount_point = host.mount(st);
-      note(id, "mounted");
-    }
+    if (specs[id].wave >= 0) continue;
+    reconcile_volume(id, *step);
     if (id == "STATE") {
-      if (st.phase != volume::Phase::kReady) break;
+      if (statuses[id].phase != volume::Phase::kReady) break;
+      state_ready = true;
       if (!read_persisted_config()) persist_config(*active_text);
       if (!salt) load_or_create_salt();
     }
   }
+  // PCRStatusController runs whenever volume statuses change: before the user volumes have a
+  // status (1.12.11/1.13.8 wait for them) ...
+  maybe_start_the_world();
+  if (state_ready)
+    for (const auto& id : order)
+      if (specs[id].wave >= 0) reconcile_volume(id, *step);
+  maybe_start_the_world();  // ... and after.
+
   const bool was_running = running;
   running = std::all_of(order.begin(), order.end(), [&](const std::string& id) {
-    auto p = statuses[id].phase;
-    return p == volume::Phase::kReady || p == volume::Phase::kMissing;
+    auto it = statuses.find(id);
+    if (it == statuses.end()) return false;
+    return it->second.phase == volume::Phase::kReady || it->second.phase == volume::Phase::kMissing;
   });
-  if (running && !was_running) {
-    note("running", "all volumes settled");
-    host.extend_pcr_phase("start-the-world");
-  }
+  if (running && !was_running) note("running", "all volumes settled");
 }
 
 void Machine::State::settle() {

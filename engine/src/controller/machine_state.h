@@ -39,6 +39,9 @@ struct Machine::State {
   std::optional<Secret> salt;  // lockToSTATE salt, once STATE is ready
   bool maintenance = false;
   bool running = false;
+  // PCRStatus "11": created when enter-machined is extended, torn down (and start-the-world
+  // extended) once the volumes settle; TPM seal/unseal only inside that window.
+  bool pcr11_open = false;
 
   std::optional<std::string> offered;  // boot(config=...): a cmdline/platform config
   std::optional<std::string> active_text;
@@ -62,7 +65,11 @@ struct Machine::State {
   void pass();    // one pass over STATE, the config, then every volume in order
   void activate_config(const std::string& text);
   void close_volume(const std::string& id);  // unmount + close, status stays
-  void teardown();                           // close every volume, user volumes first
+  void reconcile_volume(const std::string& id, volume::VolumeEncryption& step);
+  // PCRStatusController: start-the-world once STATE and EPHEMERAL are ready and nothing is
+  // pending (from 1.12.11 / 1.13.8 also every VolumeConfig must have a status: talos#13827).
+  void maybe_start_the_world();
+  void teardown();  // close every volume, user volumes first
 
   // config_acquire.cpp
   std::optional<std::string> read_persisted_config();

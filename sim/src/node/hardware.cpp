@@ -10,6 +10,8 @@
 #include "cryptnode/sim/disk.h"
 #include "cryptnode/sim/filesystem.h"
 #include "cryptnode/sim/kms.h"
+#include "cryptnode/sim/swtpm.h"
+#include "node_tpm.h"
 
 namespace cryptnode::sim {
 namespace {
@@ -38,7 +40,9 @@ class NodeHardware final : public Hardware {
       for (const auto& d : settings.disks)
         disks_.push_back(std::make_unique<AttachedDisk>(d.name, dir_ + "/disks/" + d.image, env_));
       backend_ = activation::make_activation_backend(settings.backend, run_, env_);
+      if (settings.tpm) tpm_ = std::make_unique<NodeTpm>(env_, dir_, settings);
     } catch (...) {
+      backend_.reset();
       disks_.clear();
       throw;
     }
@@ -131,6 +135,20 @@ class NodeHardware final : public Hardware {
     throw Error(Code::kNotFound, "failed to reset: volume \"" + status.id + "\" is not located");
   }
 
+  void extend_pcr_phase(std::string_view phase) override {
+    if (tpm_) tpm_->extend_phase(phase);
+  }
+
+  tpm::TpmContext tpm_context(
+      std::function<void(const std::function<void()>&)> pcr11_lock) override {
+    if (!tpm_) return MachineHost::tpm_context(std::move(pcr11_lock));
+    return tpm_->context(std::move(pcr11_lock));
+  }
+
+  void clear_tpm() override {
+    if (tpm_) tpm_->clear();
+  }
+
   void wipe_system_disk() override {
     if (disks_.empty()) return;
     disks_.front()->wipe_all();
@@ -158,6 +176,8 @@ class NodeHardware final : public Hardware {
   }
 
   void teardown(bool clean) {
+    if (tpm_ && !clean) tpm_->cut();
+    tpm_.reset();  // clean: swtpm stopped (a power-off); after a cut: nothing left to stop
     for (auto it = mounts_.begin(); it != mounts_.end();) {
       try {
         if (clean)
@@ -178,6 +198,7 @@ class NodeHardware final : public Hardware {
   Env& env_;
   std::vector<std::unique_ptr<AttachedDisk>> disks_;
   std::unique_ptr<activation::ActivationBackend> backend_;
+  std::unique_ptr<NodeTpm> tpm_;  // null: a node without a TPM
   std::map<std::string, std::string> mounts_;
 };
 
@@ -188,6 +209,7 @@ void recover_hardware(const std::string& node_dir, Env& env) {
   // loop devices on it, then loop devices still backed by the node's disk images.
   activation::recover_userspace_backend(node_dir + "/run", env);
   for (const auto& l : env.loops_backed_under(node_dir + "/disks/")) env.detach_loop(l);
+  Swtpm::stop_leftover(env, node_dir);
 }
 
 std::unique_ptr<Hardware> power_on_hardware(const std::string& node_dir,

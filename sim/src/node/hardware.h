@@ -18,6 +18,8 @@ class Hardware : public controller::MachineHost {
   ~Hardware() override = default;
   // Abrupt stop: drop everything without syncing or unmounting cleanly (a power cut).
   virtual void cut() = 0;
+  // TPM2_Clear on the running TPM (a new SRK); nothing on a node without a TPM.
+  virtual void clear_tpm() = 0;
 };
 
 std::unique_ptr<Hardware> power_on_hardware(const std::string& node_dir,

@@ -340,7 +340,12 @@ void Node::set_firmware(bool secure_boot, bool setup_mode) {
 }
 
 void Node::clear_tpm() {
-  remove_tree(impl_->env, impl_->path + "/tpm");
+  // Running: TPM2_Clear now (PCRs kept); off: the TPM state goes, new seeds at the next start.
+  if (impl_->hw)
+    impl_->hw->clear_tpm();
+  else
+    remove_tree(impl_->env, impl_->path + "/tpm");
+  impl_->log.add("tpm", "cleared: a new storage root key, every sealed key is lost");
 }
 
 }  // namespace cryptnode::sim

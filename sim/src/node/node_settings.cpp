@@ -39,6 +39,10 @@ void NodeSettings::validate() const {
   }
   if (backend != "auto" && backend != "kernel" && backend != "userspace")
     bad("backend: \"" + backend + "\" is not one of auto, kernel, userspace");
+  if (uki_vendor.empty() ||
+      uki_vendor.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
+    bad("uki_vendor: \"" + uki_vendor + "\" must be letters, digits, '.', '_' or '-'");
   if (layout != "compact" && layout != "talos")
     bad("layout: \"" + layout + "\" is not one of compact, talos");
 }
@@ -57,6 +61,7 @@ std::string NodeSettings::to_json() const {
   j["talos_version"] = talos_version;
   j["backend"] = backend;
   j["layout"] = layout;
+  j["uki_vendor"] = uki_vendor;
   return j.dump(2) + "\n";
 }
 
@@ -79,6 +84,7 @@ NodeSettings NodeSettings::from_json(const std::string& text, const std::string&
     s.talos_version = j.at("talos_version").get<std::string>();
     s.backend = j.at("backend").get<std::string>();
     s.layout = j.value("layout", "compact");
+    s.uki_vendor = j.value("uki_vendor", std::string("siderolabs"));
   } catch (const nlohmann::json::exception& e) {
     throw Error(Code::kCorrupt, path + ": damaged node.json: " + e.what());
   }

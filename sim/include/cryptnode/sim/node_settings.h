@@ -24,6 +24,9 @@ struct NodeSettings {
   std::string talos_version = "1.12";
   std::string backend = "auto";    // auto | kernel | userspace
   std::string layout = "compact";  // compact (small test sizes) | talos (Talos' real sizes)
+  // Whose PCR signing key signs the node's UKIs (the booted release's PCR 11 policy). Official
+  // releases share one key; another vendor's UKI does not unseal keys enrolled under the first.
+  std::string uki_vendor = "siderolabs";
 
   // Throws Error(kInvalidArgument) naming the setting and what is wrong.
   void validate() const;

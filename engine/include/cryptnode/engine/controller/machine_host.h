@@ -3,6 +3,7 @@
 // services. Files inside mounted volumes and META go through Env.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,7 +11,9 @@
 #include <vector>
 
 #include "cryptnode/engine/activation/backend.h"
+#include "cryptnode/engine/error.h"
 #include "cryptnode/engine/keys/kms_handler.h"
+#include "cryptnode/engine/tpm/tpm_handler.h"
 #include "cryptnode/engine/volume.h"
 
 namespace cryptnode::controller {
@@ -45,6 +48,23 @@ class MachineHost : public volume::VolumeHost {
   // Talos extends PCR 11 with its boot phases ("enter-machined", "start-the-world"); a machine
   // without a TPM ignores it.
   virtual void extend_pcr_phase(std::string_view phase) {}
+
+  // What the `tpm` key handler needs from this machine (its TPM, EFI variables, the booted UKI's
+  // /.extra files), with the controller's PCR 11 lock (`pcr11_lock`, hardware.LockPCRStatus)
+  // built in. A machine without a TPM returns a context whose connect throws Talos' text for a
+  // missing /dev/tpm0 (the default here).
+  virtual tpm::TpmContext tpm_context(
+      std::function<void(const std::function<void()>&)> pcr11_lock) {
+    tpm::TpmContext c;
+    c.connect = []() -> std::unique_ptr<tpm::Tpm> {
+      throw Error(Code::kUnavailable, tpm::kNoTPMDeviceText);
+    };
+    c.with_pcr11_lock = std::move(pcr11_lock);
+    c.secure_boot = [] { return false; };
+    c.setup_mode = [] { return false; };
+    c.uki_files = [] { return tpm::UkiExtraFiles{}; };
+    return c;
+  }
 };
 
 }  // namespace cryptnode::controller
