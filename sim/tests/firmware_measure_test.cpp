@@ -323,3 +323,21 @@ TEST_F(FirmwareBoot, BootWithoutUkiCannotSeal) {
 }
 
 }  // namespace
+
+TEST(FirmwarePlatform, PcrsZeroToSixAreMeasuredAndPcr4FollowsTheUki) {
+  TempDir dir;
+  const Uki a = build_release("1.12.9", key_of(kOfficialVendor));
+  const Uki b = build_release("1.12.10", key_of(kOfficialVendor));
+  Swtpm s(Env::posix(), dir.path() + "/node");
+  s.start();
+  measure_boot(*s.connect(), FirmwareSettings{}, a);
+  std::vector<tpm::Digest> first;
+  for (int pcr = 0; pcr <= 6; ++pcr) {
+    first.push_back(s.connect()->pcr_read(pcr));
+    EXPECT_NE(first.back(), tpm::Digest{}) << "PCR " << pcr;  // Talos refuses all-zero PCRs
+  }
+  s.restart();
+  measure_boot(*s.connect(), FirmwareSettings{}, b);
+  EXPECT_EQ(s.connect()->pcr_read(0), first[0]);  // same firmware
+  EXPECT_NE(s.connect()->pcr_read(4), first[4]);  // another boot application
+}

@@ -166,7 +166,29 @@ tpm::Bytes expected_pcr11(const Uki& uki, const std::vector<std::string>& phases
   return value;
 }
 
+std::vector<std::pair<int, MeasuredEvent>> platform_events(const Uki* uki) {
+  std::vector<std::pair<int, MeasuredEvent>> ev;
+  // PCR 0: the firmware's own code (EV_S_CRTM_VERSION, EV_EFI_PLATFORM_FIRMWARE_BLOB).
+  ev.push_back({0, {"EV_S_CRTM_VERSION", tpm::sha256("cryptnode simulated firmware 1.0")}});
+  ev.push_back({0, {"EV_EFI_PLATFORM_FIRMWARE_BLOB", tpm::sha256("cryptnode firmware volume")}});
+  // PCR 4: the boot application, here the UKI image (its sections stand in for the PE file).
+  if (uki) {
+    std::string image;
+    for (const auto& sec : uki->sections) image += sec.name + '\0' + sec.contents;
+    ev.push_back({4, {"EV_EFI_BOOT_SERVICES_APPLICATION", tpm::sha256(image)}});
+  }
+  // EV_SEPARATOR into PCRs 0-6 (PCR 7's is in pcr7_events) at the hand-over to the OS loader.
+  for (int pcr = 0; pcr <= 6; ++pcr)
+    ev.push_back({pcr, {"EV_SEPARATOR", tpm::sha256(std::string(4, '\0'))}});
+  return ev;
+}
+
+void measure_platform(tpm::Tpm& t, const Uki* uki) {
+  for (const auto& [pcr, e] : platform_events(uki)) t.pcr_extend(pcr, e.digest);
+}
+
 void measure_boot(tpm::Tpm& t, const FirmwareSettings& settings, const Uki& uki) {
+  measure_platform(t, &uki);
   measure_secure_boot_state(t, settings);
   measure_uki(t, uki);
   extend_phase(t, kPhaseEnterInitrd);
@@ -174,6 +196,7 @@ void measure_boot(tpm::Tpm& t, const FirmwareSettings& settings, const Uki& uki)
 }
 
 void measure_boot_without_uki(tpm::Tpm& t, const FirmwareSettings& settings) {
+  measure_platform(t, nullptr);
   measure_secure_boot_state(t, settings);
 }
 

@@ -78,9 +78,17 @@ void extend_phase(tpm::Tpm& tpm, std::string_view phase);
 tpm::Bytes expected_pcr11(const Uki& uki, const std::vector<std::string>& phases,
                           uint16_t bank = tpm::kAlgSHA256);
 
+// --- the rest of the firmware's PCRs ------------------------------------------------------------
+// PCR 0 (CRTM version, firmware blob), PCR 4 (the UKI as the boot application; nullptr: none)
+// and the separators of PCRs 0-6, so that a TPM key bound to e.g. PCRs [0, 7] can seal (Talos
+// refuses an all-zero PCR). Simulated contents, fixed per firmware; PCR 4 changes with the UKI.
+std::vector<std::pair<int, MeasuredEvent>> platform_events(const Uki* uki);
+void measure_platform(tpm::Tpm& tpm, const Uki* uki);
+
 // --- a whole boot -------------------------------------------------------------------------------
 
-// Power-on up to machined: PCR 7 from `settings`, PCR 11 from `uki` and the initrd phases
+// Power-on up to machined: PCRs 0-6 (measure_platform), PCR 7 from `settings`, PCR 11 from `uki`
+// and the initrd phases
 // (enter-initrd, leave-initrd). The node then extends enter-machined when its PCRStatus
 // controller starts, and start-the-world when the volumes are settled.
 void measure_boot(tpm::Tpm& tpm, const FirmwareSettings& settings, const Uki& uki);
