@@ -51,11 +51,13 @@ ssize_t SectorFile::read(uint64_t off, uint8_t* out, size_t len) {
   try {
     const uint64_t ss = layout_.sector;
     const uint64_t a = off / ss * ss, b = (off + len + ss - 1) / ss * ss;
-    if (passthrough_) {
-      device_->read_at(layout_.offset + off, out, len);
-    } else if (a == off && b == off + len) {
-      for (size_t done = 0; done < len; done += kChunk)  // in place, in the caller's buffer
-        read_sectors(a + done, a + std::min<size_t>(len, done + kChunk), out + done);
+    if (passthrough_ || (a == off && b == off + len)) {
+      // Chunk by chunk, deciphered in place in the caller's buffer (passthrough: the same reads).
+      for (size_t done = 0; done < len; done += kChunk) {
+        const size_t n = std::min(kChunk, len - done);
+        device_->read_at(layout_.offset + off + done, out + done, n);
+        if (!passthrough_) xts_->decrypt(off + done, out + done, out + done, n);
+      }
     } else {
       uint8_t* tmp = scratch(b - a);
       read_sectors(a, b, tmp);
@@ -75,18 +77,20 @@ ssize_t SectorFile::write(uint64_t off, const uint8_t* in, size_t len) {
   try {
     const uint64_t ss = layout_.sector;
     const uint64_t a = off / ss * ss, b = (off + len + ss - 1) / ss * ss;
-    if (passthrough_) {
+    if (passthrough_ || (a == off && b == off + len)) {
+      // Chunk by chunk, enciphered into a buffer of this thread: the request's buffer stays as it
+      // came (passthrough: the same writes, straight from it).
       std::shared_lock<std::shared_mutex> l(mu_);
       if (!device_) return -EIO;
-      device_->write_at(layout_.offset + off, in, len);
-    } else if (a == off && b == off + len) {
-      std::shared_lock<std::shared_mutex> l(mu_);
-      if (!device_) return -EIO;
-      uint8_t* tmp = scratch(kChunk);
+      uint8_t* tmp = passthrough_ ? nullptr : scratch(kChunk);
       for (size_t done = 0; done < len; done += kChunk) {
         const size_t n = std::min(kChunk, len - done);
-        xts_->encrypt(a + done, in + done, tmp, n);  // the request's buffer stays as it came
-        device_->write_at(layout_.offset + a + done, tmp, n);
+        const uint8_t* chunk = in + done;
+        if (!passthrough_) {
+          xts_->encrypt(off + done, chunk, tmp, n);
+          chunk = tmp;
+        }
+        device_->write_at(layout_.offset + off + done, chunk, n);
       }
     } else {
       std::unique_lock<std::shared_mutex> l(mu_);
