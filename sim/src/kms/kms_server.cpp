@@ -4,11 +4,13 @@
 #include <openssl/rand.h>
 
 #include <atomic>
+#include <ctime>
 #include <mutex>
 
 #include "cryptnode/engine/error.h"
 #include "cryptnode/sim/kms.h"
 #include "kms.grpc.pb.h"
+#include "tls_certs.h"
 
 namespace cryptnode::sim {
 namespace {
@@ -108,24 +110,48 @@ class Service final : public sidero::kms::KMSService::Service {
   std::atomic<int> calls_{0};
 };
 
+// The listening credentials: plaintext, or TLS with a certificate generated for this server.
+std::shared_ptr<grpc::ServerCredentials> credentials(const KmsTls& tls, std::string& ca_pem) {
+  if (!tls.enabled) return grpc::InsecureServerCredentials();
+  kms_tls::ServerTls m = kms_tls::make_server_tls(tls.cert, std::time(nullptr));
+  ca_pem = m.ca_pem;
+  grpc::SslServerCredentialsOptions o;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  pair.private_key.assign(m.key_pem.view());
+  pair.cert_chain = m.cert_pem;
+  o.pem_key_cert_pairs.push_back(pair);
+  wipe(pair.private_key.data(), pair.private_key.size());
+  auto creds = grpc::SslServerCredentials(o);
+  wipe(o.pem_key_cert_pairs[0].private_key.data(), o.pem_key_cert_pairs[0].private_key.size());
+  return creds;
+}
+
 class GrpcKmsServer final : public KmsServer {
  public:
-  explicit GrpcKmsServer(const std::string& listen) {
+  GrpcKmsServer(const std::string& listen, const KmsTls& tls) {
+    const bool unix_socket = listen.rfind("unix:", 0) == 0;
+    if (!tls.enabled && tls.cert != "valid")
+      throw Error(Code::kInvalidArgument,
+                  "KMS certificate \"" + tls.cert + "\" needs TLS (a plaintext server has none)");
+    if (tls.enabled && unix_socket)
+      throw Error(Code::kInvalidArgument, "KMS over TLS listens on TCP only (" + listen +
+                                              "): a Talos endpoint cannot name a unix socket");
     grpc::ServerBuilder b;
     int port = 0;
     // gRPC would silently share a busy port (SO_REUSEPORT): refuse that.
     b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-    b.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+    b.AddListeningPort(listen, credentials(tls, ca_pem_), &port);
     b.RegisterService(&service_);
     server_ = b.BuildAndStart();
-    if (!server_ || (listen.rfind("unix:", 0) != 0 && port == 0))
+    if (!server_ || (!unix_socket && port == 0))
       throw Error(Code::kUnavailable, "cannot listen on " + listen + " for the KMS server");
-    endpoint_ = listen.rfind("unix:", 0) == 0
-                    ? listen
-                    : "grpc://" + listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port);
+    endpoint_ = unix_socket ? listen
+                            : std::string(tls.enabled ? "https://" : "grpc://") +
+                                  listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port);
   }
   ~GrpcKmsServer() override { stop(); }
   std::string endpoint() const override { return endpoint_; }
+  std::string ca_pem() const override { return ca_pem_; }
   void set_fault(const std::string& f) override {
     if (!f.empty() && f != "down" && f != "slow" && f != "garbage" && f != "other-key")
       throw Error(Code::kInvalidArgument,
@@ -144,13 +170,13 @@ class GrpcKmsServer final : public KmsServer {
  private:
   Service service_;
   std::unique_ptr<grpc::Server> server_;
-  std::string endpoint_;
+  std::string endpoint_, ca_pem_;
 };
 
 }  // namespace
 
-std::unique_ptr<KmsServer> KmsServer::start(const std::string& listen) {
-  return std::make_unique<GrpcKmsServer>(listen);
+std::unique_ptr<KmsServer> KmsServer::start(const std::string& listen, const KmsTls& tls) {
+  return std::make_unique<GrpcKmsServer>(listen, tls);
 }
 
 }  // namespace cryptnode::sim
