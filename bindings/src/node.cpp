@@ -45,7 +45,10 @@ void init_node(py::module_& m) {
       .def_readonly("configured_encryption_keys", &VolumeStatus::configured_encryption_keys)
       .def_property_readonly("pcrs",
                              [](const VolumeStatus& s) -> py::object {
-                               if (!s.tpm_pcrs || s.tpm_pcrs_nil) return py::none();
+                               // Through Talos' API (protobuf) an empty list and nil are
+                               // the same: both read back as nil.
+                               if (!s.tpm_pcrs || s.tpm_pcrs_nil || s.tpm_pcrs->empty())
+                                 return py::none();
                                return py::cast(*s.tpm_pcrs);
                              })
       .def_readonly("pub_key_pcrs", &VolumeStatus::tpm_pub_key_pcrs)
@@ -70,6 +73,7 @@ void init_node(py::module_& m) {
       .def_readwrite("talos_version", &NodeSettings::talos_version)
       .def_readwrite("backend", &NodeSettings::backend)
       .def_readwrite("layout", &NodeSettings::layout)
+      .def_readwrite("trusted_ca_pem", &NodeSettings::trusted_ca_pem)
       .def("add_disk",
            [](NodeSettings& s, const std::string& name, uint64_t size) {
              s.disks.push_back({name, size, ""});

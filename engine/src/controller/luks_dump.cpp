@@ -22,8 +22,9 @@ std::string Machine::luks_dump(const std::string& volume) {
   if (s_->host.probe(device) != "luks")
     throw Error(Code::kNotFound, "volume \"" + volume + "\" is not encrypted (no LUKS2 header)");
   luks2::Device d = luks2::Device::load(device);
-  nlohmann::json j = nlohmann::json::parse(d.header_json());
-  std::function<void(nlohmann::json&)> strip = [&](nlohmann::json& n) {
+  // Ordered: the keys stay in the header's (and each token's) order, as luksDump shows them.
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(d.header_json());
+  std::function<void(nlohmann::ordered_json&)> strip = [&](nlohmann::ordered_json& n) {
     if (n.is_object()) {
       for (const char* k : {"salt", "digest"}) n.erase(k);
       for (auto& [k, v] : n.items()) strip(v);
