@@ -189,6 +189,15 @@ def raw_image(text, hdr=16384):
 write("fuzz_luks2_header", "raw_talos", b"\x00" + raw_image(luks2_json()))
 write("fuzz_luks2_header", "raw_small", b"\x00" + raw_image(luks2_json())[:9000])
 
+# --- fuzz_blkid: a LUKS2 header pair, a LUKS1 header, a protective MBR with an empty GPT ----------
+write("fuzz_blkid", "luks2", raw_image(luks2_json())[:32768])
+write("fuzz_blkid", "luks1", b"LUKS\xba\xbe\x00\x01" + b"\0" * 4096)
+mbr = bytearray(1024)
+mbr[446 + 4] = 0xEE
+mbr[510:512] = b"\x55\xaa"
+mbr[512:520] = b"EFI PART"
+write("fuzz_blkid", "gpt", bytes(mbr))
+
 # --- fuzz_kms_response: sidero.kms.Response (field 1, bytes) ------------------------------------
 def response(data):
     n, varint = len(data), b""
