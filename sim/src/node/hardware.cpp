@@ -85,7 +85,7 @@ class NodeHardware final : public Hardware {
   // --- MachineHost -------------------------------------------------------------------------
   activation::ActivationBackend& activation() override { return *backend_; }
   std::shared_ptr<keys::KmsTransport> kms(const std::vector<std::string>& roots) override {
-    return make_grpc_kms_transport(roots);
+    return make_grpc_kms_transport(roots, settings_.trusted_ca_pem);
   }
 
   // --- Hardware ------------------------------------------------------------------------------

@@ -45,6 +45,10 @@ void NodeSettings::validate() const {
     bad("uki_vendor: \"" + uki_vendor + "\" must be letters, digits, '.', '_' or '-'");
   if (layout != "compact" && layout != "talos")
     bad("layout: \"" + layout + "\" is not one of compact, talos");
+  for (size_t i = 0; i < trusted_ca_pem.size(); ++i)
+    if (trusted_ca_pem[i].find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+      bad("trusted_ca_pem: entry " + std::to_string(i) +
+          " holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
 }
 
 std::string NodeSettings::to_json() const {
@@ -62,6 +66,7 @@ std::string NodeSettings::to_json() const {
   j["backend"] = backend;
   j["layout"] = layout;
   j["uki_vendor"] = uki_vendor;
+  j["trusted_ca_pem"] = trusted_ca_pem;
   return j.dump(2) + "\n";
 }
 
@@ -84,6 +89,7 @@ NodeSettings NodeSettings::from_json(const std::string& text, const std::string&
     s.talos_version = j.at("talos_version").get<std::string>();
     s.backend = j.at("backend").get<std::string>();
     s.layout = j.value("layout", "compact");
+    s.trusted_ca_pem = j.value("trusted_ca_pem", std::vector<std::string>{});
     s.uki_vendor = j.value("uki_vendor", std::string("siderolabs"));
   } catch (const nlohmann::json::exception& e) {
     throw Error(Code::kCorrupt, path + ": damaged node.json: " + e.what());

@@ -24,6 +24,10 @@ struct NodeSettings {
   std::string talos_version = "1.12";
   std::string backend = "auto";    // auto | kernel | userspace
   std::string layout = "compact";  // compact (small test sizes) | talos (Talos' real sizes)
+  // The node's OS CA bundle (Talos' /etc/ssl/certs/ca-certificates, httpdefaults.RootCAs()): PEM
+  // texts the KMS client trusts for TLS endpoints before any machine config is loaded. The
+  // simulated node has no public CAs. Certificates, not secrets.
+  std::vector<std::string> trusted_ca_pem;
   // Whose PCR signing key signs the node's UKIs (the booted release's PCR 11 policy). Official
   // releases share one key; another vendor's UKI does not unseal keys enrolled under the first.
   std::string uki_vendor = "siderolabs";
