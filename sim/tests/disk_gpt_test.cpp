@@ -100,14 +100,18 @@ TEST(Probe, TalosBlkidSemantics) {
 }
 
 TEST(Probe, TalosMetaMagics) {
+  // go-blockdevice dispatches on magic1 at offset 0, then accepts either 256 KiB copy that starts
+  // with magic1 and ends with magic2 (blkid/internal/filesystems/talosmeta).
   ScratchFile img(kMiB);
-  {
+  const unsigned char m1[] = {0x5a, 0x4b, 0x3c, 0x2d}, m2[] = {0xa5, 0xb4, 0xc3, 0xd2};
+  auto put = [&](uint64_t at, const unsigned char* m) {
     std::fstream f(img.path(), std::ios::binary | std::ios::in | std::ios::out);
-    const unsigned char m1[] = {0x5a, 0x4b, 0x3c, 0x2d}, m2[] = {0xa5, 0xb4, 0xc3, 0xd2};
-    f.seekp(256 * 1024);
-    f.write(reinterpret_cast<const char*>(m1), 4);  // only the second copy carries magics
-    f.seekp(512 * 1024 - 4);
-    f.write(reinterpret_cast<const char*>(m2), 4);
-  }
+    f.seekp(static_cast<std::streamoff>(at));
+    f.write(reinterpret_cast<const char*>(m), 4);
+  };
+  put(256 * 1024, m1);  // only the second copy is whole, and nothing at 0 to dispatch on
+  put(512 * 1024 - 4, m2);
+  EXPECT_EQ(probe(img.path(), Env::posix()), "");
+  put(0, m1);  // magic1 at 0 (the first copy is torn: no magic2 at its end)
   EXPECT_EQ(probe(img.path(), Env::posix()), "talosmeta");
 }
