@@ -483,7 +483,7 @@ def test_node_process_killed_is_recovered_at_the_next_boot(cli, node_dir, tmp_pa
     """kill -9 of the node process leaves mounts, a FUSE mapper and loop devices; the next boot of
     that node directory cleans them up, and shutdown leaves nothing."""
     base = tmp_path / "base.yaml"
-    base.write_text(EPHEMERAL_NODEID)
+    base.write_text(BASE + "---\n" + EPHEMERAL_NODEID)
     assert cli("-n", node_dir, "boot", "--config", base).returncode == 0
     pid = pid_of(cli, node_dir)
     os.kill(pid, signal.SIGKILL)

@@ -39,9 +39,6 @@ def test_a_kms_deadline_fails_the_volume_until_the_retry(node, kms):
     assert node.read_file("EPHEMERAL", "data.bin") == b"kept"
 
 
-@pytest.mark.xfail(strict=True, reason="after a cut at luks2.after_format the next boot fails "
-                   "with 'encryption key rejected' for nodeID and static keys alike (the keyslot "
-                   "written by luksFormat does not open); docs/fault-points.md says it recovers")
 def test_recovery_at_the_next_boot_after_a_crash_mid_format(node, crash_at):
     """Power lost right after luksFormat (one keyslot, no token, no filesystem): a nodeID key
     opens it at the next boot, and the filesystem is made then (docs/fault-points.md,

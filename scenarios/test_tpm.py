@@ -22,6 +22,11 @@ def boot_with(node, *docs):
     return node
 
 
+def settled(node):
+    """Asserts the boot settled; a volume that did not names itself (phase, Talos' error)."""
+    assert node.running, [(v.id, v.phase, v.error_message) for v in node.volumes()]
+
+
 def status(node, vid):
     return node.volume_status(vid)
 
@@ -94,6 +99,7 @@ def test_secure_boot_change_falls_back_to_static(node_factory, enrolled_with, bo
     node = node_factory(tpm=True, secure_boot=enrolled_with)
     eph = c.volume_config("EPHEMERAL", [c.tpm(slot=0), c.static("fallback", slot=1)])
     boot_with(node, c.volume_config("STATE", [c.node_id(slot=0)]), eph)
+    settled(node)
     node.write_file("EPHEMERAL", "data.bin", DATA)
     assert status(node, "EPHEMERAL").encryption_slot == 0
     node.set_firmware(secure_boot=booted_with, setup_mode=False)

@@ -182,4 +182,15 @@ void init_config(py::module_& m) {
       "Talos' errors plus cryptnode's warnings (configs Talos accepts that lose data or fail at "
       "boot) and hints: {'errors': [...], 'warnings': [...], 'hints': [...]}.");
   m.def("format_multierror", &format_multierror, py::arg("errors"));
+  m.def(
+      "gen_config", [](const std::string& type) { return gen_config(type); },
+      py::arg("machine_type") = "worker",
+      "A minimal v1alpha1 machine config (talosctl gen config for a simulated node).");
+  m.def(
+      "strategic_merge",
+      [=](const py::object& base, const py::object& patch) {
+        return strategic_merge(text_of(base), text_of(patch));
+      },
+      py::arg("base"), py::arg("patch"),
+      "talosctl patch machineconfig's strategic merge of YAML documents.");
 }

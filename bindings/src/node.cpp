@@ -74,6 +74,7 @@ void init_node(py::module_& m) {
       .def_readwrite("backend", &NodeSettings::backend)
       .def_readwrite("layout", &NodeSettings::layout)
       .def_readwrite("trusted_ca_pem", &NodeSettings::trusted_ca_pem)
+      .def_readwrite("uki_vendor", &NodeSettings::uki_vendor)
       .def("add_disk",
            [](NodeSettings& s, const std::string& name, uint64_t size) {
              s.disks.push_back({name, size, ""});
@@ -125,6 +126,7 @@ void init_node(py::module_& m) {
       .def_property_readonly("running", &Node::running)
       .def("apply_config", &Node::apply_config, py::arg("yaml"), py::arg("mode") = "auto",
            py::arg("insecure") = false, nogil)
+      .def("patch_config", &Node::patch_config, py::arg("patch"), py::arg("mode") = "auto", nogil)
       .def("reset", &Node::reset, py::arg("system_labels_to_wipe"), py::arg("reboot") = false,
            py::arg("graceful") = true, nogil)
       .def("advance", &Node::advance, py::arg("seconds"), nogil)

@@ -438,3 +438,48 @@ TEST(LegacyV1Alpha1, ProviderIsCaseInsensitive) {
       "      keys:\n        - nodeID: {}\n");
   EXPECT_TRUE(cfg.encryption_for("STATE"));
 }
+
+TEST(StrategicMerge, DocumentsMatchByKindAndNameListsConcatenateDeleteRemoves) {
+  const std::string base = gen_config() +
+                           "---\napiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\n"
+                           "encryption:\n  provider: luks2\n  keys:\n    - slot: 0\n"
+                           "      nodeID: {}\n";
+  // Adding a key appends it (Talos' merge concatenates slices).
+  std::string merged = strategic_merge(
+      base,
+      "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n  keys:\n"
+      "    - slot: 1\n      static:\n        passphrase: added\n");
+  auto cfg = MachineConfig::parse(merged);
+  ASSERT_TRUE(cfg.v1alpha1());
+  auto enc = cfg.encryption_for("EPHEMERAL");
+  ASSERT_TRUE(enc);
+  ASSERT_EQ(enc->keys.size(), 2u);
+  EXPECT_EQ(enc->keys[1].slot, 1);
+  EXPECT_EQ(enc->provider, "luks2");  // kept from the base
+  // `$patch: delete` removes the keys; a new document is appended; the v1alpha1 one merges.
+  merged = strategic_merge(
+      merged,
+      "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n  keys:\n"
+      "    $patch: delete\n---\nmachine:\n  network:\n    hostname: n1\nversion: v1alpha1\n---\n"
+      "apiVersion: v1alpha1\nkind: VolumeConfig\nname: STATE\nencryption:\n  provider: luks2\n"
+      "  keys:\n    - slot: 0\n      nodeID: {}\n");
+  cfg = MachineConfig::parse(merged);
+  auto eph = cfg.encryption_for("EPHEMERAL");
+  ASSERT_TRUE(eph);
+  EXPECT_TRUE(eph->keys.empty());  // a rotation then sets the new keys with a second patch
+  EXPECT_TRUE(cfg.encryption_for("STATE"));
+  EXPECT_NE(merged.find("hostname: n1"), std::string::npos);
+  EXPECT_NE(merged.find("type: worker"), std::string::npos);
+  // A whole document deleted.
+  merged = strategic_merge(
+      merged, "apiVersion: v1alpha1\nkind: VolumeConfig\nname: STATE\n$patch: delete\n");
+  EXPECT_EQ(MachineConfig::parse(merged).find(DocumentKind::kVolumeConfig, "STATE"), nullptr);
+  EXPECT_THROW(strategic_merge(base, "a: [1"), Error);
+}
+
+TEST(GenConfig, IsAWholeMachineConfig) {
+  auto cfg = MachineConfig::parse(gen_config());
+  ASSERT_TRUE(cfg.v1alpha1());
+  EXPECT_TRUE(cfg.validate().empty());
+  EXPECT_THROW(gen_config("router"), Error);
+}

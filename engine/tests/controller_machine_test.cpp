@@ -395,6 +395,89 @@ TEST_F(MachineTest, CrashAtAFaultPointStopsTheOperationThere) {
   EXPECT_EQ(machine->active_config(), next);
 }
 
+// machine.systemDiskEncryption without `provider` (an empty provider means luks2), as a config
+// written before 1.11 has it.
+const std::string kLegacyConfig = v1alpha1(
+    "  systemDiskEncryption:\n"
+    "    state:\n      keys:\n        - slot: 0\n          nodeID: {}\n"
+    "    ephemeral:\n      keys:\n        - slot: 0\n          nodeID: {}\n");
+
+// talos#10653: EPHEMERAL stuck after it was switched to encrypted (here: its partition holds XFS
+// where a LUKS2 header is expected). Before 1.9.6 reset refuses a volume that is not ready.
+TEST_F(MachineTest, ResetOfAVolumeThatIsNotReadyPerVersion) {
+  for (const char* v : {"1.9.5", "1.9.6", "1.10.0"}) {
+    SCOPED_TRACE(v);
+    version = v;
+    power_on().boot(kLegacyConfig);
+    ASSERT_TRUE(machine->running());
+    machine->shutdown();
+    host.make_filesystem(host.part("EPHEMERAL"), volume::VolumeSpec{});
+    reboot().boot(std::nullopt);
+    ASSERT_EQ(st("EPHEMERAL").phase, volume::Phase::kFailed);
+    EXPECT_EQ(st("EPHEMERAL").error_message, "block dev type mismatch: xfs != luks");
+    if (std::string(v) == "1.9.5") {
+      try {
+        machine->reset({"EPHEMERAL"}, true, true);
+        FAIL() << "1.9.5 refuses to reset a volume that is not ready";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Code::kFailedPrecondition);
+        EXPECT_STREQ(e.what(), "failed to reset: volume \"EPHEMERAL\" is not ready");
+      }
+      EXPECT_TRUE(host.wiped.empty());
+    } else {
+      EXPECT_EQ(machine->reset({"EPHEMERAL"}, true, true), Action::kReboot);
+      EXPECT_EQ(host.wiped.back(), "EPHEMERAL");
+      reboot().boot(std::nullopt);
+      EXPECT_EQ(st("EPHEMERAL").phase, volume::Phase::kReady) << st("EPHEMERAL").error_message;
+    }
+    machine->reset({}, false, true);  // a fresh system disk for the next version
+    machine.reset();
+    host.wiped.clear();
+  }
+}
+
+// talos#11502: v1.11.0-beta.1 read META 0x09 as block.EncryptionSpec only; the legacy JSON an
+// older release wrote for a systemDiskEncryption without provider ("EncryptionProvider":"") does
+// not unmarshal, so STATE never gets its VolumeConfig. beta.2 falls back to the legacy JSON.
+TEST_F(MachineTest, MetaStateEncryptionReaderPerVersion) {
+  version = "1.11.0-beta.0";
+  power_on().boot(kLegacyConfig);
+  ASSERT_TRUE(machine->running());
+  EXPECT_NE(meta_tag(meta::kStateEncryptionConfig).find("{\"EncryptionProvider\":\"\","),
+            std::string::npos)
+      << meta_tag(meta::kStateEncryptionConfig);
+  version = "1.11.0-beta.1";
+  try {
+    reboot().boot(std::nullopt);
+    FAIL() << "v1.11.0-beta.1 cannot read the legacy META value";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Code::kCorrupt);
+    EXPECT_STREQ(e.what(),
+                 "error creating state volume configuration: error unmarshalling state encryption "
+                 "meta key:  does not belong to EncryptionProviderType values");
+  }
+  machine.reset();
+  host.power_cut();
+  for (const char* fixed : {"1.11.0-beta.2", "1.11.0", "1.12.0", "1.10.9"}) {
+    SCOPED_TRACE(fixed);
+    version = fixed;
+    reboot().boot(std::nullopt);
+    EXPECT_TRUE(machine->running());
+    EXPECT_EQ(st("STATE").encryption_slot, 0);
+    EXPECT_EQ(machine->active_config(), kLegacyConfig);
+  }
+}
+
+// Before v1.11.0-beta.1 META 0x09 is read into the legacy v1alpha1 struct: a value written by a
+// newer release opens STATE, without what only the newer shape carries.
+TEST_F(MachineTest, MetaWrittenByANewerReleaseReadsAsLegacyOnRollback) {
+  power_on().boot(kConfig);  // 1.12: VolumeConfig STATE, modern JSON
+  ASSERT_NE(meta_tag(meta::kStateEncryptionConfig).find("\"KeyLockToSTATE\""), std::string::npos);
+  version = "1.10.9";
+  reboot().boot(std::nullopt);
+  EXPECT_EQ(st("STATE").phase, volume::Phase::kReady) << st("STATE").error_message;
+}
+
 TEST(ApplyConfigDiff, OnlyV1Alpha1PathsOutsideTheAllowListNeedAReboot) {
   EXPECT_TRUE(changes_needing_reboot(v1alpha1(), v1alpha1() + volume("STATE", node_id(0))).empty());
   EXPECT_TRUE(

@@ -39,6 +39,23 @@ TEST(Version, ParsesPatchesAndBareMinors) {
   EXPECT_EQ(default_version(), (Version{1, 12, 11}));
 }
 
+TEST(Version, PreReleasesOfTheCatalogue) {
+  EXPECT_EQ(v("1.11.0-beta.1"), (Version{1, 11, 0, 1}));
+  EXPECT_EQ(v("v1.11.0-beta.0").str(), "1.11.0-beta.0");
+  // Between the last 1.10 patch and the 1.11.0 release, in beta order.
+  EXPECT_LT(v("1.10.9"), v("1.11.0-beta.0"));
+  EXPECT_LT(v("1.11.0-beta.0"), v("1.11.0-beta.1"));
+  EXPECT_LT(v("1.11.0-beta.1"), v("1.11.0-beta.2"));
+  EXPECT_LT(v("1.11.0-beta.2"), v("1.11.0"));
+  EXPECT_NE(v("1.11.0-beta.2"), v("1.11.0"));
+  EXPECT_EQ(pre_releases().size(), 3u);
+  for (const Version& p : pre_releases()) EXPECT_EQ(v(p.str().c_str()), p);
+  for (const char* bad :
+       {"1.11.0-beta.3", "1.11.0-rc.0", "1.12.0-beta.1", "1.11.0-beta", "1.11-beta.1"})
+    EXPECT_NE(parse_error(bad).find("unknown Talos version"), std::string::npos) << bad;
+  EXPECT_NE(parse_error("1.11.0-beta.3").find("1.11.0-beta.1"), std::string::npos);
+}
+
 TEST(Version, UnknownVersionsNameThemselvesAndTheRange) {
   const std::string e = parse_error("1.12.12");
   EXPECT_NE(e.find("unknown Talos version \"1.12.12\""), std::string::npos) << e;
@@ -67,6 +84,12 @@ TEST(RuleTable, BoundariesAsTalosTagsShowThem) {
   const Boundary cases[] = {
       {Rule::kFailedSyncsNonFatal, "1.8.4", "1.9.0"},
       {Rule::kMetaStateEncryptionModernJson, "1.10.9", "1.11.0"},
+      {Rule::kMetaStateEncryptionModernJson, "1.11.0-beta.0", "1.11.0-beta.1"},
+      {Rule::kMetaLegacyJsonFallback, "1.11.0-beta.1", "1.11.0-beta.2"},
+      {Rule::kOpenTriesEveryKeyslot, "1.8.4", "1.9.0"},
+      {Rule::kOpenHandlesOpenVolume, "1.8.0", "1.8.1"},
+      {Rule::kCloseByMapperName, "1.10.3", "1.10.4"},
+      {Rule::kResetNotReadyVolume, "1.9.5", "1.9.6"},
       {Rule::kMapperNameVolumeID, "1.11.6", "1.12.0"},
       {Rule::kResetDropsPartition, "1.11.6", "1.12.0"},
       {Rule::kYamlV4Decoder, "1.11.6", "1.12.0"},
@@ -98,6 +121,28 @@ TEST(RuleTable, Argon2iRejectedOnlyInsideTheTwoWindows) {
   EXPECT_TRUE(applies(Rule::kLuks2HeaderValidation, v("1.13.0")));
 }
 
+TEST(RuleTable, WindowsOfTheOlderReleases) {
+  // 1.8.0 still ran luksOpen inside tryHandlers; 1.8.1 (#9415's fix) moved it out until 1.9.0.
+  EXPECT_TRUE(applies(Rule::kOpenTriesEveryKeyslot, v("1.8.0")));
+  EXPECT_FALSE(applies(Rule::kOpenTriesEveryKeyslot, v("1.8.1")));
+  // The close named dm-N from 1.9.0 (EvalSymlinks) until 037801f5f (1.10.4, 1.11.0-alpha.2).
+  for (const char* with : {"1.8.4", "1.10.4", "1.10.9", "1.11.0-beta.0", "1.12.0"})
+    EXPECT_TRUE(applies(Rule::kCloseByMapperName, v(with))) << with;
+  for (const char* without : {"1.9.0", "1.9.6", "1.10.3"})
+    EXPECT_FALSE(applies(Rule::kCloseByMapperName, v(without))) << without;
+  // Reset of a volume that is not ready: 1.9.6 on release-1.9, every 1.10.
+  EXPECT_TRUE(applies(Rule::kResetNotReadyVolume, v("1.10.0")));
+  EXPECT_FALSE(applies(Rule::kResetNotReadyVolume, v("1.8.4")));
+  // The strict META reader lived only in v1.11.0-beta.1.
+  for (const char* p : {"1.11.0-beta.1"})
+    EXPECT_TRUE(applies(Rule::kMetaStateEncryptionModernJson, v(p)) &&
+                !applies(Rule::kMetaLegacyJsonFallback, v(p)));
+  for (const char* p : {"1.10.9", "1.11.0-beta.0", "1.11.0-beta.2", "1.11.0", "1.14.0"})
+    EXPECT_FALSE(applies(Rule::kMetaStateEncryptionModernJson, v(p)) &&
+                 !applies(Rule::kMetaLegacyJsonFallback, v(p)))
+        << p;
+}
+
 TEST(RuleTable, StartTheWorldFixMissingFromEarly113) {
   EXPECT_TRUE(applies(Rule::kStartTheWorldWaitsForVolumeConfigs, v("1.12.11")));
   EXPECT_FALSE(applies(Rule::kStartTheWorldWaitsForVolumeConfigs, v("1.13.0")));
@@ -116,7 +161,7 @@ TEST(RuleTable, EveryRuleHasRowsWithSourcesAndStableIds) {
     }
     ids.insert(r.id);
   }
-  EXPECT_EQ(ids.size(), 15u);
+  EXPECT_EQ(ids.size(), 20u);
   EXPECT_EQ(rule_from_id("nope"), std::nullopt);
 }
 

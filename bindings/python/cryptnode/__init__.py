@@ -16,8 +16,8 @@ from ._core import (AlreadyExistsError, ConfigInvalidError, ConfigParseError, Co
                     InternalError, InvalidArgumentError, KeyRejectedError, KeyTPM, LockedError,
                     MachineConfig, NodeSettings, NoTokenError, NotFoundError, TokenInvalidError,
                     UnavailableError, UnsupportedError, VolumeStatus, check_config,
-                    fault_points, format_multierror, known_versions, parse_config,
-                    resolve_version, rule_applies, validate_config, versions)
+                    fault_points, format_multierror, gen_config, known_versions, parse_config,
+                    resolve_version, rule_applies, strategic_merge, validate_config, versions)
 from . import configs
 from .node import KmsServer, Node, parse_size
 from .volume_status import install_deprecated_aliases as _install_deprecated_aliases
@@ -39,6 +39,7 @@ __all__ = [
     "KeyTPM", "KmsServer", "LockedError", "MachineConfig", "Node", "NodeSettings",
     "NoTokenError", "NotFoundError", "OSEffectError", "TokenInvalidError", "UnavailableError",
     "UnsupportedError", "VolumeStatus", "check_config", "configs", "fault_points",
-    "format_multierror", "known_versions", "parse_config", "parse_size", "resolve_version",
-    "rule_applies", "validate_config", "versions", "__version__",
+    "format_multierror", "gen_config", "known_versions", "parse_config", "parse_size",
+    "resolve_version", "rule_applies", "strategic_merge", "validate_config", "versions",
+    "__version__",
 ]

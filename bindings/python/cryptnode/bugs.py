@@ -83,7 +83,7 @@ CATALOGUE: List[Bug] = [
         rules=("meta_state_encryption_modern_json", "meta_legacy_json_fallback"),
         links=("siderolabs/talos#11502", "PR #11515", "7eec61993", "85589662a", "ada51ff69")),
     Bug("talos#11725", "1.10 -> 1.11 upgrade loops closing EPHEMERAL",
-        "1.10.4-1.10.9 (reported on 1.10.7)", "-", "test_talos_11725_close_on_upgrade.py",
+        "reported on 1.10.7", "not established", "test_talos_11725_close_on_upgrade.py",
         "\"error closing encrypted volume \\\"nvme9n1p4-encrypted\\\": error closing "
         "nvme9n1p4-encrypted: mapped device is still in use\", forever",
         affected=("1.10.7",), fixed=("1.11.0",), upgrade=True,
@@ -165,12 +165,16 @@ def bug(bug_id: str) -> Bug:
 
 
 def markdown_table() -> str:
-    """The table of docs/talos/bugs.md (bug, title, lived in, fixed in, replay command)."""
-    rows = ["| bug | title | lived in | fixed in | replay |", "| --- | --- | --- | --- | --- |"]
+    """The table of docs/talos/bugs.md: bug, title, lived in, fixed in, reproduced here (yes: the
+    scenario runs and passes in this build; skip: it waits, see the bug's section) and the
+    command that replays it."""
+    rows = ["| bug | title | lived in | fixed in | reproduced here | replay |",
+            "| --- | --- | --- | --- | --- | --- |"]
     for b in CATALOGUE:
         title = b.title.replace("|", "\\|")
-        rows.append(f"| {b.id} | {title} | {b.lived_in} | {b.fixed_in} | "
-                    f"`{b.command}`{' (TPM)' if b.tpm else ''} |")
+        here = "skip" if b.skip else "yes"
+        rows.append(f"| {b.id} | {title} | {b.lived_in} | {b.fixed_in} | {here} | "
+                    f"`{b.command}` |")
     return "\n".join(rows) + "\n"
 
 

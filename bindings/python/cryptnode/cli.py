@@ -168,6 +168,26 @@ def add_config(sub) -> None:
     d.set_defaults(func=_config_describe)
 
 
+# --- gen config -------------------------------------------------------------------------------
+
+def _gen_config(args) -> int:
+    from ._core import gen_config
+    sys.stdout.write(gen_config(args.type))
+    return 0
+
+
+def add_gen(sub) -> None:
+    p = _command(sub, "gen", "talosctl gen config for a simulated node",
+                 "cryptnode gen config > worker.yaml\n"
+                 "cryptnode gen config --type controlplane")
+    gsub = p.add_subparsers(dest="gen_cmd", required=True, metavar="COMMAND")
+    g = _command(gsub, "config", "a minimal machine config (a v1alpha1 document) on stdout, to "
+                 "which VolumeConfig documents are appended or patched",
+                 "cryptnode gen config > worker.yaml")
+    g.add_argument("--type", default="worker", choices=["worker", "controlplane"])
+    g.set_defaults(func=_gen_config)
+
+
 # --- demo, versions, fault points -------------------------------------------------------------
 
 def _demo(args) -> int:
@@ -231,9 +251,16 @@ def _node_create(args) -> int:
             sizes.append(parse_size(s))
         except ValueError as e:
             raise Failure(f"--disk {s}: {e}") from None
+    from ._core import resolve_version
+    try:
+        resolve_version(args.talos_version)
+    except Exception as e:  # noqa: BLE001 - the engine's text names the accepted range
+        raise Failure(f"--talos-version: {e}") from None
+    cas = [read_bytes(f, "--trusted-ca").decode("utf-8", "replace") for f in args.trusted_ca or []]
     n = Node.create(args.dir, uuid=args.uuid, disks=sizes, tpm=args.tpm,
                     secure_boot=args.secure_boot, pbkdf=args.pbkdf,
-                    talos_version=args.talos_version, backend=args.backend)
+                    talos_version=args.talos_version, backend=args.backend,
+                    layout=args.layout, trusted_cas=cas, uki_vendor=args.uki_vendor)
     path = n.path
     n.close()
     print(f"created {path}")
@@ -252,8 +279,17 @@ def add_node(sub) -> None:
     add_bool(c, "--tpm", True, "a TPM (swtpm)")
     add_bool(c, "--secure-boot", True, "UEFI Secure Boot enabled")
     c.add_argument("--pbkdf", choices=["fast", "production"], default="fast")
-    c.add_argument("--talos-version", choices=["1.12", "1.13", "1.14"], default="1.12")
+    c.add_argument("--talos-version", default="1.12", metavar="VERSION",
+                   help="a Talos release: 1.12.0 ... 1.12.11, 1.13.x, 1.14.x, or a bare minor "
+                        "(the newest patch); `cryptnode versions` lists them (default 1.12)")
     c.add_argument("--backend", choices=["auto", "kernel", "userspace"], default="auto")
+    c.add_argument("--layout", choices=["compact", "talos"], default="compact",
+                   help="partition sizes: compact (small, for tests) or talos (Talos' own)")
+    c.add_argument("--trusted-ca", action="append", metavar="FILE",
+                   help="a PEM certificate for the node's OS CA bundle, trusted by its KMS "
+                        "client for https:// endpoints (repeat)")
+    c.add_argument("--uki-vendor", default="siderolabs", metavar="NAME",
+                   help="whose PCR signing key signs the node's UKIs (default siderolabs)")
     c.set_defaults(func=_node_create)
 
 
@@ -445,6 +481,16 @@ def _config_arg(args) -> str:
     return encode_config(read_bytes(args.file, "config"))
 
 
+def _patch_arg(args) -> str:
+    from .daemon import encode_config
+    spec = args.patch
+    if spec.startswith("@"):
+        spec = spec[1:]
+    elif spec != "-":
+        raise Failure("patch: --patch takes @FILE (inline patches are not supported)")
+    return encode_config(read_bytes(spec, "patch"))
+
+
 def _fault_point(args) -> str:
     from ._core import fault_points
     names = [n for n, _ in fault_points()]
@@ -474,6 +520,21 @@ def add_node_ops(sub) -> None:
     add_bool(a, "--insecure", False, "apply in maintenance mode")
     a.set_defaults(func=_remote("apply_config", config_b64=_config_arg, mode=lambda x: x.mode,
                                 insecure=lambda x: x.insecure))
+    p = _command(sub, "patch", "talosctl patch machineconfig: a strategic-merge patch over the "
+                 "active config, then apply-config in --mode",
+                 "cryptnode -n ./node1 patch mc --patch @rotate.yaml --mode=no-reboot",
+                 parents=[NODE, OUTPUT])
+    p.add_argument("resource", choices=["mc", "machineconfig", "machineconfigs"])
+    p.add_argument("--patch", required=True, metavar="@FILE",
+                   help="the patch: @FILE (- or @- for stdin), as talosctl takes it")
+    p.add_argument("--mode", default="auto",
+                   choices=["auto", "reboot", "no-reboot", "staged", "try"])
+    p.set_defaults(func=_remote("patch_config", config_b64=_patch_arg, mode=lambda x: x.mode))
+    u = _command(sub, "upgrade", "talosctl upgrade: reboot into another Talos release, disks kept",
+                 "cryptnode -n ./node1 upgrade --to 1.12.9", parents=[NODE, OUTPUT])
+    u.add_argument("--to", required=True, metavar="VERSION",
+                   help="a Talos release: 1.12.9, 1.12 (the newest 1.12), ...")
+    u.set_defaults(func=_remote("upgrade", to=lambda x: x.to))
     r = _command(sub, "reset", "talosctl reset --system-labels-to-wipe ...",
                  "cryptnode -n ./node1 reset --system-labels-to-wipe EPHEMERAL --reboot",
                  parents=[NODE, OUTPUT])
@@ -502,19 +563,45 @@ def add_node_ops(sub) -> None:
 # --- kms --------------------------------------------------------------------------------------
 
 def _kms_serve(args) -> int:
+    import shutil
     import signal
+    import tempfile
     import threading
     from .node import KmsServer, parse_listen
     listen = parse_listen(args.listen, args.allow_remote)
+    if args.cert_out and not args.tls:
+        raise Failure("--cert-out needs --tls (a plaintext KMS has no certificate)")
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # errors come back as one line
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    server = KmsServer.start(listen, allow_remote=args.allow_remote)
-    print(f"KMS listening on {server.endpoint} (sidero.kms.KMSService, plaintext)", flush=True)
-    while not done.wait(0.5):
-        pass
-    server.stop()
+    server = KmsServer.start(listen, tls=args.tls, allow_remote=args.allow_remote)
+    tmp = None
+    try:
+        if args.tls:
+            # The CA is no secret: a node must be given it (trusted_cas, or a TrustedRootsConfig).
+            if args.cert_out:
+                ca_path = os.path.abspath(args.cert_out)
+            else:
+                tmp = tempfile.mkdtemp(prefix="cryptnode-kms-")
+                ca_path = os.path.join(tmp, "kms-ca.pem")
+            try:
+                with open(ca_path, "w") as f:
+                    f.write(server.ca_pem)
+            except OSError as e:
+                raise Failure(f"--cert-out {args.cert_out}: {e.strerror}") from None
+            print(f"KMS listening on {server.endpoint} (sidero.kms.KMSService, TLS)", flush=True)
+            print(f"CA certificate written to {ca_path}"
+                  + ("" if args.cert_out else " (removed when the server stops)"), flush=True)
+        else:
+            print(f"KMS listening on {server.endpoint} (sidero.kms.KMSService, plaintext)",
+                  flush=True)
+        while not done.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
@@ -524,11 +611,18 @@ def add_kms(sub) -> None:
     ksub = p.add_subparsers(dest="kms_cmd", required=True, metavar="COMMAND")
     s = _command(ksub, "serve", "serve sidero.kms.KMSService until interrupted",
                  "cryptnode kms serve --listen 127.0.0.1:4050\n"
+                 "cryptnode kms serve --listen 127.0.0.1:4443 --tls --cert-out kms-ca.pem\n"
                  "cryptnode kms serve --listen 0.0.0.0:4050 --allow-remote")
     s.add_argument("--listen", default="127.0.0.1:4050",
                    help="host:port (loopback), [::1]:port or unix:/path (default 127.0.0.1:4050)")
     s.add_argument("--allow-remote", action="store_true",
-                   help="listen on an address that is not loopback (plaintext gRPC)")
+                   help="listen on an address that is not loopback")
+    s.add_argument("--tls", action="store_true",
+                   help="serve TLS (endpoint https://...) with a CA generated at start and a "
+                        "certificate for localhost, 127.0.0.1 and ::1")
+    s.add_argument("--cert-out", metavar="FILE",
+                   help="with --tls: write the CA certificate (PEM) to FILE (default: a "
+                        "temporary file, printed, removed at stop)")
     s.set_defaults(func=_kms_serve)
 
 
@@ -576,8 +670,8 @@ def add_bugs(sub) -> None:
     p.set_defaults(func=_bugs)
 
 
-COMMANDS: List[Callable] = [add_config, add_node, add_node_ops, add_kms, add_info, add_bugs,
-                             add_demo]
+COMMANDS: List[Callable] = [add_config, add_gen, add_node, add_node_ops, add_kms, add_info,
+                             add_bugs, add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

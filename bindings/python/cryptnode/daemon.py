@@ -98,6 +98,8 @@ class App:
                 config, mode, insecure),
             "reset": lambda labels, reboot=False, graceful=True: node.reset(labels, reboot,
                                                                            graceful),
+            "patch_config": lambda config, mode="auto": node.patch_config(config, mode),
+            "upgrade": lambda to: node.upgrade(to),
             "reboot": node.reboot,
             "advance": node.advance,
             "crash_at": node.crash_at,

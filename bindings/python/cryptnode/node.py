@@ -104,12 +104,21 @@ class Node:
     def create(cls, path, uuid: Optional[str] = None, disks: Optional[Iterable[Size]] = None,
                tpm: bool = True, secure_boot: bool = True, pbkdf: str = "fast",
                talos_version: str = "1.12", backend: str = "auto",
-               layout: str = "compact") -> "Node":
+               layout: str = "compact", trusted_cas: Iterable[str] = (),
+               uki_vendor: str = "siderolabs") -> "Node":
+        """trusted_cas: PEM certificates in the node's OS CA bundle (what its KMS client trusts
+        for https:// endpoints before any machine config is loaded), kept in node.json.
+        uki_vendor: whose PCR signing key signs the node's UKIs (official releases share
+        "siderolabs"; keys sealed under one vendor's PCR 11 policy do not unseal under another)."""
         s = _core.NodeSettings()
         s.uuid = str(_uuid.uuid4()) if uuid is None else _text("uuid", uuid)
         s.tpm, s.secure_boot = _boolean("tpm", tpm), _boolean("secure_boot", secure_boot)
         s.pbkdf, s.talos_version = _text("pbkdf", pbkdf), _text("talos_version", talos_version)
         s.backend, s.layout = _text("backend", backend), _text("layout", layout)
+        s.uki_vendor = _text("uki_vendor", uki_vendor)
+        if isinstance(trusted_cas, (str, bytes)):
+            raise TypeError("trusted_cas must be a list of PEM texts, not one text")
+        s.trusted_ca_pem = [_text("trusted_cas entry", pem) for pem in trusted_cas]
         for i, size in enumerate(cls.DEFAULT_DISKS if disks is None else disks):
             s.add_disk("system" if i == 0 else f"disk{i}", parse_size(size))
         real = _claim(path)
@@ -148,6 +157,12 @@ class Node:
         """talosctl apply-config; returns the mode applied (auto -> reboot or no-reboot)."""
         return self._core().apply_config(config_bytes(config), _text("mode", mode),
                                          _boolean("insecure", insecure))
+
+    def patch_config(self, patch: ConfigText, mode: str = "auto") -> str:
+        """talosctl patch machineconfig --patch ... --mode: the patch (strategic merge: documents
+        matched by apiVersion/kind/name, maps merged, lists appended, `$patch: delete` removes)
+        over the active config, applied in `mode`. Returns the mode applied."""
+        return self._core().patch_config(config_bytes(patch), _text("mode", mode))
 
     def reset(self, system_labels_to_wipe=("EPHEMERAL",), reboot: bool = False,
               graceful: bool = True) -> None:
@@ -317,21 +332,40 @@ def parse_listen(listen: str, allow_remote: bool = False) -> str:
 
 
 class KmsServer:
-    """A sidero.kms.KMSService gRPC server on loopback (plaintext), like `talosctl kms-launch`.
+    """A sidero.kms.KMSService gRPC server on loopback, like `talosctl kms-launch`: plaintext, or
+    TLS with a CA generated at start and a certificate for localhost, 127.0.0.1 and ::1.
 
     kms = KmsServer.start(); kms.endpoint -> "grpc://127.0.0.1:PORT"
+    kms = KmsServer.start(tls=True); kms.endpoint -> "https://127.0.0.1:PORT"; kms.ca_pem (the CA)
+    KmsServer.start(tls=True, cert="expired" | "wrong-name" | "self-signed"): a broken certificate
     kms.set_fault("down" | "slow" | "garbage" | "other-key" | None); kms.stop()"""
+
+    CERTS = ("valid", "expired", "wrong-name", "self-signed")
 
     def __init__(self, core):
         self._k = core
 
     @classmethod
     def start(cls, listen: str = "127.0.0.1:0", tls: bool = False,
-              allow_remote: bool = False) -> "KmsServer":
-        if tls:
-            raise _error(_core.UnsupportedError, "KMS over TLS is not supported by this build yet")
-        return cls(_core._KmsServer.start(parse_listen(listen, _boolean("allow_remote",
-                                                                         allow_remote))))
+              allow_remote: bool = False, cert: str = "valid") -> "KmsServer":
+        tls, cert = _boolean("tls", tls), _text("cert", cert)
+        if cert not in cls.CERTS:
+            raise _error(_core.InvalidArgumentError,
+                         f"cert {cert!r} is not one of {', '.join(cls.CERTS)}")
+        if cert != "valid" and not tls:
+            raise _error(_core.InvalidArgumentError, f"cert {cert!r} needs tls=True")
+        listen = parse_listen(listen, _boolean("allow_remote", allow_remote))
+        if tls and listen.startswith("unix:"):
+            raise _error(_core.InvalidArgumentError,
+                         f"--listen {listen!r}: KMS over TLS listens on TCP only (a Talos "
+                         f"endpoint cannot name a unix socket)")
+        return cls(_core._KmsServer.start(listen, tls, cert))
+
+    @property
+    def ca_pem(self) -> str:
+        """The PEM certificate a node must trust for this server (its CA; the certificate itself
+        for cert="self-signed"); "" for a plaintext server."""
+        return self._k.ca_pem
 
     @property
     def endpoint(self) -> str:

@@ -36,6 +36,11 @@ class KernelBackend final : public ActivationBackend {
 
   bool is_open(const std::string& name) const override { return luks2::Device::active(name); }
 
+  std::string path(const std::string& name) const override {
+    if (!is_open(name)) throw Error(Code::kNotFound, name + ": not an open mapping");
+    return "/dev/mapper/" + name;
+  }
+
   std::vector<std::string> open_names() const override {
     std::lock_guard<std::mutex> l(mu_);
     return {names_.begin(), names_.end()};

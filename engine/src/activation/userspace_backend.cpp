@@ -111,6 +111,13 @@ class UserspaceBackend final : public ActivationBackend {
     return volumes_.count(name) > 0;
   }
 
+  std::string path(const std::string& name) const override {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = volumes_.find(name);
+    if (it == volumes_.end()) throw Error(Code::kNotFound, name + ": not an open mapping");
+    return it->second->loop->path();
+  }
+
   std::vector<std::string> open_names() const override {
     std::lock_guard<std::mutex> l(mu_);
     std::vector<std::string> out;

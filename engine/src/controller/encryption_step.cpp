@@ -39,10 +39,31 @@ class EncryptionStep final : public volume::VolumeEncryption {
  private:
   std::string open_with(encryption::Handler& h, const volume::VolumeSpec& spec,
                         const volume::Located& where, volume::VolumeStatus& status) {
+    activation::OpenOptions o;
+    o.perf_options = spec.encryption->perf_options;
+    o.allow_discards = spec.encryption->allow_discards.value_or(false);
+    // Talos' Open maps the volume (luksOpen) before syncKeys; activation errors keep their own
+    // text (they are not "error opening encrypted volume: ...").
+    std::string mapped;
+    bool activating = false;
+    // A mapping left open by an earlier attempt whose sync failed (fatal before 1.9): from 1.8.1
+    // Talos checks IsOpen and only syncs the keys; 1.8.0 ran luksOpen again, which failed with
+    // "mapped device is still in use" at every retry (talos#9415).
+    auto activate = [&](int slot, const Secret& passphrase) {
+      activating = true;
+      auto& act = s_.host.activation();
+      if (act.is_open(mapper_name(spec)) &&
+          versions::applies(versions::Rule::kOpenHandlesOpenVolume, s_.version))
+        mapped = act.path(mapper_name(spec));
+      else
+        mapped = act.open(where.location, slot, passphrase, mapper_name(spec), o);
+      activating = false;
+    };
     encryption::OpenResult r;
     try {
-      r = h.open(where.location);
+      r = h.open(where.location, activate);
     } catch (const Error& e) {
+      if (activating) throw;
       throw Error(e.code(), std::string("error opening encrypted volume: ") + e.what(), true);
     }
     status.encryption_provider = "luks2";
@@ -57,10 +78,7 @@ class EncryptionStep final : public volume::VolumeEncryption {
       status.tpm_pcrs_nil = r.tpm->pcrs_nil();
       status.tpm_pub_key_pcrs = r.tpm->pub_key_pcrs();
     }
-    activation::OpenOptions o;
-    o.perf_options = spec.encryption->perf_options;
-    o.allow_discards = spec.encryption->allow_discards.value_or(false);
-    return s_.host.activation().open(where.location, r.slot, r.passphrase, mapper_name(spec), o);
+    return mapped;
   }
 
   // Talos' mapper name since 1.12: luks2-<volumeID>.

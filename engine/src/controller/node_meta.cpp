@@ -1,12 +1,14 @@
 // META on the node's META partition (docs/disk-layout.md): tag 0x09 (STATE encryption config,
 // rewritten from the active config: VolumeConfigController.setupStateEncryption), tag 0x0f (UUID
 // override, which replaces the SMBIOS UUID of every nodeID key), and `talosctl meta write/delete`.
+#include <cctype>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/meta.h"
 #include "cryptnode/engine/state_encryption_meta.h"
+#include "cryptnode/engine/versions.h"
 #include "machine_state.h"
 
 namespace cryptnode::controller {
@@ -23,6 +25,43 @@ std::string need_meta(MachineHost& host) {
   return dev;
 }
 
+// META 0x09 as the release `v` reads it (talos#11502, docs/talos/bugs.md):
+//  - before v1.11.0-beta.1, into the legacy v1alpha1.EncryptionConfig: any provider string, and
+//    what only the newer shape has (lockToState, TPM options, allowDiscards) is not read;
+//  - v1.11.0-beta.1, into block.EncryptionSpec only (volume_config.go manageStateNoConfig): the
+//    provider must be an EncryptionProviderType value, so the legacy JSON of a
+//    systemDiskEncryption without `provider` ("") fails the VolumeConfigController;
+//  - from v1.11.0-beta.2, block.EncryptionSpec with the legacy fallback (encryption_meta.go).
+std::optional<config::EncryptionSpec> read_state_encryption(std::string_view value,
+                                                            const versions::Version& v) {
+  using versions::Rule;
+  const bool modern = versions::applies(Rule::kMetaStateEncryptionModernJson, v);
+  if (modern && !versions::applies(Rule::kMetaLegacyJsonFallback, v)) {
+    const nlohmann::json j = nlohmann::json::parse(value, nullptr, false);
+    if (j.is_object() && j.contains("EncryptionProvider") && j["EncryptionProvider"].is_string()) {
+      const std::string provider = j["EncryptionProvider"].get<std::string>();
+      std::string lower;
+      for (char c : provider)
+        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower != "none" && lower != "luks2")
+        throw Error(Code::kCorrupt,
+                    "error creating state volume configuration: error unmarshalling state "
+                    "encryption meta key: " +
+                        provider + " does not belong to EncryptionProviderType values");
+    }
+  }
+  std::optional<config::EncryptionSpec> spec = meta::unmarshal_state_encryption(value);
+  if (spec && !modern && !spec->legacy) {
+    spec->legacy = true;
+    spec->allow_discards.reset();
+    for (config::EncryptionKey& k : spec->keys) {
+      k.lock_to_state.reset();
+      if (k.tpm) k.tpm->options.reset();
+    }
+  }
+  return spec;
+}
+
 }  // namespace
 
 std::optional<config::EncryptionSpec> Machine::State::read_meta_at_boot() {
@@ -35,7 +74,7 @@ std::optional<config::EncryptionSpec> Machine::State::read_meta_at_boot() {
   meta::Meta m = meta::Meta::load(*block);  // Talos: damaged copies load as empty
   std::optional<config::EncryptionSpec> state_encryption;
   if (auto tag = m.adv.get(meta::kStateEncryptionConfig))
-    state_encryption = meta::unmarshal_state_encryption(*tag);
+    state_encryption = read_state_encryption(*tag, version);
   std::optional<std::string> uuid_override;
   if (auto tag = m.adv.get(meta::kUUIDOverride); tag && !tag->empty()) uuid_override = *tag;
   note("meta", std::string("read META: STATE encryption ") +

@@ -1,8 +1,9 @@
 // talosctl reset --system-labels-to-wipe (Server.Reset and the sequencer's ResetSystemDisk;
 // docs/talos/apply-config-and-reset.md): every label resolved first (an unknown one changes
-// nothing), volumes closed, targets wiped and their GPT entries deleted, META's tag 0x09 removed
-// when STATE is wiped without META.
+// nothing; before 1.9.6/1.10.0 one that is not ready is refused), volumes closed, targets wiped
+// and their GPT entries deleted, META's tag 0x09 removed when STATE is wiped without META.
 #include "cryptnode/engine/error.h"
+#include "cryptnode/engine/versions.h"
 #include "machine_state.h"
 
 namespace cryptnode::controller {
@@ -26,6 +27,12 @@ Action Machine::reset(const std::vector<std::string>& labels, bool reboot, bool 
   std::vector<volume::VolumeStatus> targets;
   for (const auto& label : labels) {
     auto it = s.statuses.find(label);
+    // Before 1.9.6/1.10.0 only a ready volume could be reset (talos#10653): a volume stuck after
+    // switching it to encrypted could not be wiped to get it formatted again.
+    if (it != s.statuses.end() && it->second.phase != volume::Phase::kReady &&
+        !versions::applies(versions::Rule::kResetNotReadyVolume, s.version))
+      throw Error(Code::kFailedPrecondition,
+                  "failed to reset: volume \"" + label + "\" is not ready");
     if (it != s.statuses.end() && !it->second.location.empty()) {
       targets.push_back(it->second);
       continue;

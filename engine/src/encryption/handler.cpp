@@ -174,7 +174,7 @@ void Handler::format_and_encrypt(const std::string& device) {
     if (h.get() != primary) add_key(dev, *h, key.passphrase);
 }
 
-OpenResult Handler::open(const std::string& device) {
+OpenResult Handler::open(const std::string& device, const Activate& activate) {
   luks2::Device dev = luks2::Device::load(device);
   if (handlers_.empty()) throw Error(Code::kFailedPrecondition, "no encryption keys found");
   // From 1.12.7 go-blockdevice validates both LUKS2 headers before each unlock (luksOpen with a
@@ -182,21 +182,32 @@ OpenResult Handler::open(const std::string& device) {
   const bool validate = versions::applies(versions::Rule::kLuks2HeaderValidation, version_);
   const bool reject_argon2i =
       versions::applies(versions::Rule::kLuks2HeaderRejectsArgon2i, version_);
+  // 1.8.1-1.8.4 ran luksOpen after tryHandlers (talos#8100, fixed by PR #9830 in 1.9.0): the
+  // first key a handler returns is used, and a key cryptsetup rejects fails the open as it is.
+  const bool fallback = versions::applies(versions::Rule::kOpenTriesEveryKeyslot, version_);
   std::vector<std::string> errs;
   keys::KeyHandler* used = nullptr;
   Secret used_key;
   for (auto& h : handlers_) {
+    Secret k;
     try {
       std::optional<std::string> token = read_token(dev, h->slot());
-      Secret k = h->get_key(token);
-      if (validate) luks2::validate_header(device, env_, reject_argon2i);
-      dev.test_key(h->slot(), k);
-      used = h.get();
-      used_key = std::move(k);
-      break;
+      k = h->get_key(token);
     } catch (const Error& e) {
       errs.push_back(e.what());
+      continue;
     }
+    try {
+      if (validate) luks2::validate_header(device, env_, reject_argon2i);
+      dev.test_key(h->slot(), k);
+    } catch (const Error& e) {
+      if (!fallback) throw;
+      errs.push_back(e.what());
+      continue;
+    }
+    used = h.get();
+    used_key = std::move(k);
+    break;
   }
   if (!used)
     throw Error(Code::kKeyRejected,
@@ -210,6 +221,7 @@ OpenResult Handler::open(const std::string& device) {
   std::set<std::string> kinds;
   for (const auto& h : handlers_) kinds.insert(std::string(config::key_type_name(h->type())));
   r.configured_keys.assign(kinds.begin(), kinds.end());
+  if (activate) activate(r.slot, used_key);
   r.failed_syncs = sync_keys(dev, *used, used_key);
   // Before 1.9 (talos#9820, PR #9830) the first failed sync failed the whole open.
   if (!r.failed_syncs.empty() && !versions::applies(versions::Rule::kFailedSyncsNonFatal, version_))

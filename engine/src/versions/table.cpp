@@ -11,6 +11,9 @@ namespace {
 constexpr Version V(int minor, int patch) {
   return Version{1, minor, patch};
 }
+constexpr Version Beta(int minor, int patch, int beta) {
+  return Version{1, minor, patch, beta};
+}
 
 const std::vector<RuleRow> kTable = {
     {Rule::kFailedSyncsNonFatal, "failed_syncs_non_fatal",
@@ -19,13 +22,67 @@ const std::vector<RuleRow> kTable = {
      V(9, 0), std::nullopt,
      "internal/pkg/encryption/encryption.go, pkg/machinery/resources/block/volume_status.go",
      "fc3b31575 (fixes #9820, PR #9830)"},
+    {Rule::kOpenTriesEveryKeyslot, "open_tries_every_keyslot",
+     "opening tries each key in turn and falls back to the next one when cryptsetup rejects a "
+     "key (in 1.8.0 luksOpen ran inside tryHandlers)",
+     V(8, 0), V(8, 1), "internal/pkg/encryption/encryption.go",
+     "lost by 4d279c65f on release-1.8 (v1.8.1: luksOpen moved out of tryHandlers)"},
+    {Rule::kOpenTriesEveryKeyslot, "open_tries_every_keyslot",
+     "opening tries each key in turn and falls back to the next one when cryptsetup rejects a "
+     "key (1.8.1-1.8.4: the first key a handler returns is used, a rejected one fails the open: "
+     "\"encryption key rejected\")",
+     V(9, 0), std::nullopt, "internal/pkg/encryption/encryption.go",
+     "fc3b31575 (PR #9830 \"when opening, correctly try all key slots\"; talos#8100, fixed in "
+     "1.9.0)"},
+    {Rule::kOpenHandlesOpenVolume, "open_handles_open_volume",
+     "an encrypted volume that is already open (a failed sync left it mapped) is not opened "
+     "again, only its keys are synced (before: luksOpen of the open mapping, \"mapped device is "
+     "still in use\", at every retry)",
+     V(8, 1), std::nullopt, "internal/pkg/encryption/encryption.go (IsOpen)",
+     "4d279c65f on release-1.8, 0a2b4556c on main (fixes talos#9415, PR #9442)"},
     {Rule::kMetaStateEncryptionModernJson, "meta_state_encryption_modern_json",
-     "META 0x09 holds block.EncryptionSpec JSON and is read with a fallback to the legacy "
-     "v1alpha1.EncryptionConfig JSON (before: legacy JSON only; the fallback-less reader that "
-     "failed \"error unmarshalling state encryption meta key: ...\" on an old tag lived only in "
-     "v1.11.0-beta.1)",
-     V(11, 0), std::nullopt, "internal/app/machined/pkg/controllers/block/encryption_meta.go",
-     "85589662a on release-1.11, ada51ff69 on main (fixes #11502, PR #11515)"},
+     "META 0x09 is read as block.EncryptionSpec JSON (before: as the legacy "
+     "v1alpha1.EncryptionConfig JSON only, which also reads the newer shape, minus lockToState, "
+     "TPM options and allowDiscards)",
+     Beta(11, 0, 1), std::nullopt,
+     "internal/app/machined/pkg/controllers/block/volume_config.go (manageStateNoConfig)",
+     "7eec61993 on release-1.11 (\"unify disk encryption configuration\")"},
+    {Rule::kMetaLegacyJsonFallback, "meta_legacy_json_fallback",
+     "a META 0x09 value that does not unmarshal as block.EncryptionSpec is read as the legacy "
+     "v1alpha1 JSON (v1.11.0-beta.1 failed instead: \"error creating state volume "
+     "configuration: error unmarshalling state encryption meta key:  does not belong to "
+     "EncryptionProviderType values\" for a legacy config without a provider)",
+     Beta(11, 0, 2), std::nullopt, "internal/app/machined/pkg/controllers/block/encryption_meta.go",
+     "85589662a on release-1.11, ada51ff69 on main (fixes talos#11502, PR #11515)"},
+    {Rule::kCloseByMapperName, "close_by_mapper_name",
+     "teardown closes an encrypted volume by its mapper name (Status.MountLocation was "
+     "/dev/mapper/<name>)",
+     V(8, 0), V(9, 0), "internal/app/machined/pkg/controllers/block/internal/volumes/close.go",
+     "lost by cc768037f (v1.9.0: MountLocation resolved to /dev/dm-N)"},
+    {Rule::kCloseByMapperName, "close_by_mapper_name",
+     "teardown closes an encrypted volume by its mapper name (1.9.0-1.10.3 closed "
+     "filepath.Base(MountLocation) = dm-N: \"not active\", ignored, the mapping stayed open)",
+     V(10, 4), Beta(11, 0, 0),
+     "internal/app/machined/pkg/controllers/block/internal/volumes/close.go",
+     "037801f5f on release-1.10 (PR #11181)"},
+    {Rule::kCloseByMapperName, "close_by_mapper_name",
+     "teardown closes an encrypted volume by its mapper name (1.9.0-1.10.3 closed "
+     "filepath.Base(MountLocation) = dm-N: \"not active\", ignored, the mapping stayed open)",
+     Beta(11, 0, 0), std::nullopt,
+     "internal/app/machined/pkg/controllers/block/internal/volumes/close.go",
+     "260d1bc9a on main (v1.11.0-alpha.2, PR #11181)"},
+    {Rule::kResetNotReadyVolume, "reset_not_ready_volume",
+     "reset --system-labels-to-wipe wipes a volume that is located but not ready (before: "
+     "\"failed to reset: volume %q is not ready\", so a volume stuck after switching it to "
+     "encrypted could not be reset)",
+     V(9, 6), V(10, 0), "internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go",
+     "b9dd6d8d3 on release-1.9 (fixes talos#10653, PR #10810)"},
+    {Rule::kResetNotReadyVolume, "reset_not_ready_volume",
+     "reset --system-labels-to-wipe wipes a volume that is located but not ready (before: "
+     "\"failed to reset: volume %q is not ready\", so a volume stuck after switching it to "
+     "encrypted could not be reset)",
+     V(10, 0), std::nullopt, "internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go",
+     "9ea205bc9 on release-1.10, d60626f01 on main (fixes talos#10653, PR #10810)"},
     {Rule::kMapperNameVolumeID, "mapper_name_volume_id",
      "the encrypted volume is mapped as /dev/mapper/luks2-<volume id> (before: "
      "<partition>-encrypted)",

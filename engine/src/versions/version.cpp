@@ -1,5 +1,6 @@
 // Talos release versions: the tags of siderolabs/talos that a node profile can name.
 #include <charconv>
+#include <iterator>
 #include <string>
 
 #include "cryptnode/engine/error.h"
@@ -26,6 +27,11 @@ constexpr Minor kMinors[] = {
     {14, 0},
 };
 
+// Pre-releases the bug catalogue needs: talos#11502 lived only in v1.11.0-beta.1 (the META
+// reader without the legacy fallback, 7eec61993) and was fixed in v1.11.0-beta.2 (85589662a);
+// the reporter came from v1.11.0-beta.0.
+constexpr Version kPreReleases[] = {{1, 11, 0, 0}, {1, 11, 0, 1}, {1, 11, 0, 2}};
+
 std::string accepted_range() {
   std::string out;
   for (const Minor& m : kMinors) {
@@ -33,6 +39,7 @@ std::string accepted_range() {
     out += "1." + std::to_string(m.minor) + ".0-1." + std::to_string(m.minor) + "." +
            std::to_string(m.newest_patch);
   }
+  for (const Version& pre : kPreReleases) out += ", " + pre.str();
   return out;
 }
 
@@ -53,12 +60,27 @@ bool number(std::string_view s, int& out) {
 }  // namespace
 
 std::string Version::str() const {
-  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch) +
+         (beta ? "-beta." + std::to_string(*beta) : "");
+}
+
+std::strong_ordering Version::operator<=>(const Version& o) const {
+  if (auto c = major <=> o.major; c != 0) return c;
+  if (auto c = minor <=> o.minor; c != 0) return c;
+  if (auto c = patch <=> o.patch; c != 0) return c;
+  if (beta.has_value() != o.beta.has_value())  // a release comes after its pre-releases
+    return beta ? std::strong_ordering::less : std::strong_ordering::greater;
+  return beta.value_or(0) <=> o.beta.value_or(0);
 }
 
 Version Version::parse(std::string_view text) {
   std::string_view s = text;
   if (!s.empty() && s[0] == 'v') s.remove_prefix(1);
+  if (size_t dash = s.find('-'); dash != std::string_view::npos) {
+    for (const Version& pre : kPreReleases)
+      if (s == pre.str()) return pre;
+    unknown(text);
+  }
   int parts[3] = {0, 0, -1};
   int n = 0;
   while (n < 3) {
@@ -82,6 +104,11 @@ Version Version::parse(std::string_view text) {
 
 Version default_version() {
   return Version{1, 12, 11};
+}
+
+const std::vector<Version>& pre_releases() {
+  static const std::vector<Version> all(std::begin(kPreReleases), std::end(kPreReleases));
+  return all;
 }
 
 const std::vector<Version>& known_versions() {

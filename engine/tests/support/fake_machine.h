@@ -60,6 +60,10 @@ class FakeActivation final : public activation::ActivationBackend {
   void close(const std::string& name) override { open_.erase(name); }
   void power_cut() { open_.clear(); }
   bool is_open(const std::string& name) const override { return open_.count(name) > 0; }
+  std::string path(const std::string& name) const override {
+    if (!open_.count(name)) throw Error(Code::kNotFound, name + ": not an open mapping");
+    return dir_ + "/mapper-" + name;
+  }
   std::vector<std::string> open_names() const override { return {open_.begin(), open_.end()}; }
 
  private:

@@ -223,6 +223,15 @@ std::string Node::apply_config(const std::string& yaml, const std::string& mode,
   return applied;
 }
 
+std::string Node::patch_config(const std::string& patch, const std::string& mode) {
+  const std::string active = impl_->on().active_config();
+  if (active.empty())
+    throw Error(Code::kFailedPrecondition,
+                "the node has no active machine config to patch (maintenance mode: use "
+                "apply_config with insecure=True)");
+  return apply_config(config::strategic_merge(active, patch), mode, false);
+}
+
 void Node::reset(const std::vector<std::string>& labels, bool reboot, bool graceful) {
   controller::Machine& m = impl_->on();
   controller::Action action = controller::Action::kNone;

@@ -200,6 +200,16 @@ Report check(std::string_view yaml, const versions::Version& version);
 // Warnings for a decoded config (empty when nothing is suspicious).
 std::vector<std::string> lint(const MachineConfig& config);
 
+// talosctl patch machineconfig (strategic merge, engine/src/config/patch.cpp): `patch`'s documents
+// merged into `base`'s by (apiVersion, kind, name) — maps key by key, lists concatenated, scalars
+// replaced, `$patch: delete` deleting a document or a map — new documents appended. Returns the
+// merged multi-document YAML. Error(kConfigParse) names which input is not YAML.
+std::string strategic_merge(std::string_view base, std::string_view patch);
+
+// talosctl gen config, reduced to what a simulated node reads: a minimal v1alpha1 document
+// ("worker" or "controlplane"), to which VolumeConfig and other documents are appended.
+std::string gen_config(std::string_view machine_type = "worker");
+
 // Talos' container validation text (hashicorp/go-multierror): "1 error occurred:\n\t* ...\n\n";
 // "" for no errors.
 std::string format_multierror(const std::vector<std::string>& errors);

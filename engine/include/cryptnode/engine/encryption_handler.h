@@ -53,7 +53,13 @@ class Handler {
   // Open + syncKeys. Throws "no handlers available to get encryption keys from: <multierror>"
   // when no configured key opens it, "no encryption keys found" without keys (the caller
   // prefixes "error opening encrypted volume: " and tags it Retryable).
-  OpenResult open(const std::string& device);
+  //
+  // `activate`, when given, is Talos' luksOpen: called with the slot and passphrase that opened
+  // the header, after that key was tested and before syncKeys runs (encryption.go Open), so a sync
+  // that removes the opening keyslot (a `slot: -1` key) leaves the volume mapped, as on Talos.
+  // Its errors propagate unchanged; no sync runs after one.
+  using Activate = std::function<void(int slot, const Secret& passphrase)>;
+  OpenResult open(const std::string& device, const Activate& activate = {});
 
   const std::vector<std::unique_ptr<keys::KeyHandler>>& handlers() const { return handlers_; }
 

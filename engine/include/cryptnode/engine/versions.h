@@ -14,28 +14,45 @@
 
 namespace cryptnode::versions {
 
-// A Talos release: major.minor.patch. Only tagged releases exist (see known_versions()).
+// A Talos release: major.minor.patch, or one of the few pre-releases the bug catalogue needs
+// (pre_releases()). Only tagged versions exist (see known_versions()).
 struct Version {
   int major = 1;
   int minor = 12;
   int patch = 11;
+  // v<major.minor.patch>-beta.N; nullopt for the release itself, which comes after its betas.
+  std::optional<int> beta;
 
-  auto operator<=>(const Version&) const = default;
-  std::string str() const;  // "1.12.11"
+  constexpr Version() = default;
+  constexpr Version(int major_, int minor_, int patch_, std::optional<int> beta_ = std::nullopt)
+      : major(major_), minor(minor_), patch(patch_), beta(beta_) {}
 
-  // Parses "1.12.7", "v1.12.7" or a bare minor "1.12" (the newest tagged patch of that minor).
-  // A version Talos never tagged throws Error(kInvalidArgument) naming it and the accepted range.
+  bool operator==(const Version&) const = default;
+  std::strong_ordering operator<=>(const Version& o) const;
+  std::string str() const;  // "1.12.11", "1.11.0-beta.1"
+
+  // Parses "1.12.7", "v1.12.7", a bare minor "1.12" (the newest tagged patch of that minor) or a
+  // known pre-release "1.11.0-beta.1". A version Talos never tagged throws
+  // Error(kInvalidArgument) naming it and the accepted range.
   static Version parse(std::string_view text);
 };
 
 // The default profile: the newest 1.12 patch (release-1.12 head, v1.12.11).
 Version default_version();
-// Every version parse() accepts, oldest first.
+// Every release parse() accepts, oldest first (pre-releases are not listed here).
 const std::vector<Version>& known_versions();
+// The pre-releases parse() accepts, oldest first: v1.11.0-beta.0 .. v1.11.0-beta.2, where
+// talos#11502 lived (beta.1) and was fixed (beta.2).
+const std::vector<Version>& pre_releases();
 
 enum class Rule {
-  kMetaStateEncryptionModernJson,  // META 0x09 as block.EncryptionSpec JSON, legacy fallback
+  kMetaStateEncryptionModernJson,  // META 0x09 read as block.EncryptionSpec JSON
+  kMetaLegacyJsonFallback,         // ... falling back to the legacy v1alpha1 JSON (talos#11502)
   kFailedSyncsNonFatal,            // a failed key sync is reported, the volume still opens
+  kOpenTriesEveryKeyslot,          // a rejected key falls back to the next key (talos#8100)
+  kOpenHandlesOpenVolume,          // an already-open volume is only re-synced (talos#9415)
+  kCloseByMapperName,              // teardown closes the mapping by its name (talos#11725)
+  kResetNotReadyVolume,            // reset wipes a located volume that is not ready (talos#10653)
   kMapperNameVolumeID,             // /dev/mapper/luks2-<volume id> (before: <partition>-encrypted)
   kResetDropsPartition,            // reset --system-labels-to-wipe also deletes the GPT entry
   kYamlV4Decoder,                  // go.yaml.in/yaml/v4 decodes configs (before: yaml.v3 fork)

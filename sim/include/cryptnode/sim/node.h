@@ -55,6 +55,10 @@ class Node {
   // Talos' validation errors, nothing changed.
   std::string apply_config(const std::string& yaml, const std::string& mode = "auto",
                            bool insecure = false);
+  // talosctl patch machineconfig --patch ... --mode: the patch (strategic merge, see
+  // config::strategic_merge) over the active config, then apply_config in `mode`. Returns the
+  // applied mode.
+  std::string patch_config(const std::string& patch, const std::string& mode = "auto");
   // talosctl reset --system-labels-to-wipe ... [--reboot] [--graceful]
   void reset(const std::vector<std::string>& system_labels_to_wipe, bool reboot = false,
              bool graceful = true);

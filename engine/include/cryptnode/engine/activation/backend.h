@@ -45,6 +45,9 @@ class ActivationBackend {
   // the device is mounted). Closing an unknown name is not an error.
   virtual void close(const std::string& name) = 0;
   virtual bool is_open(const std::string& name) const = 0;
+  // The block device of the open mapping <name> (what open() returned); Error(kNotFound) when
+  // <name> is not open.
+  virtual std::string path(const std::string& name) const = 0;
   virtual std::vector<std::string> open_names() const = 0;
 };
 
