@@ -492,8 +492,6 @@ def outside_reference_problems(root: Path, files: Optional[List[str]] = None) ->
     return out
 
 
-@pytest.mark.xfail(strict=False, reason="comments still cite the old shared notes and the "
-                   "tracker; the lead rewrites them with docs/.citation-map.tsv")
 def test_no_references_outside_the_repository():
     problems = outside_reference_problems(ROOT)
     assert not problems, "references to material outside the repository:\n" + "\n".join(problems)

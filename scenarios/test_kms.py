@@ -1,4 +1,4 @@
-"""kms keys against the simulator's gRPC KMS (TALOS-SPEC.md §3): enrolment with a sideroKMS token,
+"""kms keys against the simulator's gRPC KMS (docs/talos/kms.md): enrolment with a sideroKMS token,
 unlock through Unseal, KMS down at boot (failed, retried on the 30 s ticker), and a KMS slot that
 fails to sync while another key opens the volume."""
 

@@ -184,7 +184,7 @@ def test_uuid_failing_entropy_check(node_factory):
 
 
 def test_uuid_override_in_meta_changes_every_node_id_key(node):
-    """META 0x0f overrides the SMBIOS UUID (TALOS-SPEC §2): from the next boot every nodeID key
+    """META 0x0f overrides the SMBIOS UUID (docs/talos/keys.md): from the next boot every nodeID key
     derives from it, so volumes enrolled with the old UUID no longer open."""
     node.boot(config=config(doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID)])))
     node.meta_write(0x0F, "6d1f4c2a-9b3e-4f7a-8c5d-2e1b0a9f8e7d")

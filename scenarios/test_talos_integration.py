@@ -1,4 +1,4 @@
-"""Replays of Talos' integration tests (TALOS-SPEC.md §9) on a simulated node, with the statuses
+"""Replays of Talos' integration tests (docs/talos/integration-tests.md) on a simulated node, with the statuses
 they assert."""
 
 import os

@@ -1,6 +1,6 @@
-// The encryption handler (TALOS-SPEC.md §6): FormatAndEncrypt, Open in slot order with each key
-// only against its own slot, syncKeys (update/add/remove, non-fatal failures with Talos' texts),
-// and the five key sets of Talos' TestApplyConfigRotateEncryptionSecrets.
+// The encryption handler (docs/talos/encryption-handler.md): FormatAndEncrypt, Open in slot order
+// with each key only against its own slot, syncKeys (update/add/remove, non-fatal failures with
+// Talos' texts), and the five key sets of Talos' TestApplyConfigRotateEncryptionSecrets.
 #include "cryptnode/engine/encryption_handler.h"
 
 #include <gtest/gtest.h>

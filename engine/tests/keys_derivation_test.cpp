@@ -1,4 +1,4 @@
-// Key derivation per kind (TALOS-SPEC.md §2) with Talos' test vectors (nodeid_test.go,
+// Key derivation per kind (docs/talos/keys.md) with Talos' test vectors (nodeid_test.go,
 // salted_test.go, encryption_salt_test.go) and the salt file format.
 #include <gtest/gtest.h>
 

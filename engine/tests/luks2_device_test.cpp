@@ -1,5 +1,5 @@
 // The LUKS2 layer on real loop devices and files, with the cryptsetup CLI as an independent reader
-// (TALOS-SPEC.md §5), and Talos' header validation with its exact texts.
+// (docs/talos/luks2.md), and Talos' header validation with its exact texts.
 #include <gtest/gtest.h>
 
 #include <filesystem>

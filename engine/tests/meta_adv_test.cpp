@@ -1,5 +1,6 @@
-// META: the Talos ADV codec against the vectors of TALOS-DISK.md §1.2, both copies and their
-// fallback, the legacy area, and tag 0x09's JSON against TALOS-SPEC.md §7.2's examples.
+// META: the Talos ADV codec against the vectors of docs/disk-layout.md#the-talos-adv, both copies
+// and their fallback, the legacy area, and tag 0x09's JSON against
+// docs/talos/volume-lifecycle.md#state-and-meta's examples.
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
 

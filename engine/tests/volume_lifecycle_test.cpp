@@ -1,5 +1,5 @@
 // The volume manager pass (engine/src/volume/lifecycle.cpp) against a scripted host: phases,
-// Talos' mismatch errors (TALOS-SPEC.md §7.5), failed/preFailPhase/retry.
+// Talos' mismatch errors (docs/talos/volume-lifecycle.md#mismatches), failed/preFailPhase/retry.
 #include <gtest/gtest.h>
 
 #include <map>

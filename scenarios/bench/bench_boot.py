@@ -1,4 +1,4 @@
-"""Boot benchmark (issue 4, item 9): a node with STATE, EPHEMERAL and one user volume, nodeID keys,
+"""Boot benchmark: a node with STATE, EPHEMERAL and one user volume, nodeID keys,
 fast PBKDF. First boot (format + mkfs) and later boots (open + sync), median of runs, with a
 breakdown by step from the node's event log. Prints `ratio ...` lines for scripts/bench: later boot
 vs first boot, so the figure is comparable across machines."""

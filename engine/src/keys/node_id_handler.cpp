@@ -1,5 +1,5 @@
 // nodeID key: passphrase = machine UUID (SMBIOS, or META 0x0f override) + volume ID, after Talos'
-// "primitive entropy check" (TALOS-SPEC.md §2).
+// "primitive entropy check" (docs/talos/keys.md).
 #include <map>
 
 #include "cryptnode/engine/error.h"

@@ -1,5 +1,5 @@
 // lockToSTATE: the inner key's passphrase followed by the 32-byte STATE salt (raw concatenation;
-// LUKS2's argon2 is the only KDF). The inner key's token is kept unchanged (TALOS-SPEC.md §2).
+// LUKS2's argon2 is the only KDF). The inner key's token is kept unchanged (docs/talos/keys.md).
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/keys/key_handler.h"
 

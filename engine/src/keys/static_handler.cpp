@@ -1,4 +1,4 @@
-// static key: the passphrase is the configured bytes verbatim (no hashing; TALOS-SPEC.md §2).
+// static key: the passphrase is the configured bytes verbatim (no hashing; docs/talos/keys.md).
 #include "cryptnode/engine/keys/key_handler.h"
 
 namespace cryptnode::keys {

@@ -1,4 +1,5 @@
-// The Talos ADV codec (internal/pkg/meta/internal/adv/talos in Talos; TALOS-DISK.md §1.2).
+// The Talos ADV codec (internal/pkg/meta/internal/adv/talos in Talos;
+// docs/disk-layout.md#the-talos-adv).
 #include <openssl/sha.h>
 
 #include <cstring>

@@ -1,5 +1,5 @@
 // META partition I/O: both ADV copies with fallback, and the legacy syslinux area
-// (TALOS-DISK.md §1.1, §1.2 NewADV/Reload/Flush).
+// (docs/disk-layout.md#where-meta-is, docs/disk-layout.md#the-talos-adv NewADV/Reload/Flush).
 #include <string>
 
 #include "cryptnode/engine/error.h"

@@ -1,4 +1,5 @@
-// Talos' volume manager pass (TALOS-SPEC.md §7.1, §7.5): locate, provision, encryption, format.
+// Talos' volume manager pass (docs/talos/volume-lifecycle.md#deciding-what-a-volume-holds,
+// docs/talos/volume-lifecycle.md#mismatches): locate, provision, encryption, format.
 #include <string>
 
 #include "cryptnode/engine/error.h"

@@ -1,7 +1,7 @@
-// Talos' encryption handler (internal/pkg/encryption; TALOS-SPEC.md §6): one key handler per
-// configured key, sorted by slot; FormatAndEncrypt for an empty volume; Open (configured keys only,
-// lowest slot first, each only against its own slot) followed by syncKeys, whose failures are a
-// non-fatal list with Talos' texts.
+// Talos' encryption handler (internal/pkg/encryption; docs/talos/encryption-handler.md): one key
+// handler per configured key, sorted by slot; FormatAndEncrypt for an empty volume; Open
+// (configured keys only, lowest slot first, each only against its own slot) followed by syncKeys,
+// whose failures are a non-fatal list with Talos' texts.
 #pragma once
 
 #include <functional>
@@ -27,7 +27,8 @@ struct KeySources {
   std::function<std::unique_ptr<keys::KeyHandler>(const config::EncryptionKey&)> tpm;
 };
 
-// What Talos records in VolumeStatus after a successful open (TALOS-SPEC.md §6.2 step 6).
+// What Talos records in VolumeStatus after a successful open
+// (docs/talos/encryption-handler.md#what-the-volume-status-records).
 struct OpenResult {
   int slot = 0;                       // encryptionSlot: the slot that opened the volume
   Secret passphrase;                  // that slot's passphrase (for activation; never logged)

@@ -1,5 +1,5 @@
 // The one error type of cryptnode: a closed set of codes plus a message. Messages carry Talos'
-// exact texts where Talos has one (TALOS-SPEC.md), and never a secret.
+// exact texts where Talos has one (docs/talos/README.md), and never a secret.
 #pragma once
 
 #include <stdexcept>

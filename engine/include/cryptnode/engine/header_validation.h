@@ -1,6 +1,7 @@
 // Talos' LUKS2 header validation before unlock (v1.12.x, go-blockdevice encryption/luks/header.go;
-// TALOS-SPEC.md §5): both binary headers and JSON areas are read from the device, checked, and the
-// one with the higher seqid is validated. Errors are Error(kHeaderValidation) with Talos' texts.
+// docs/talos/luks2.md): both binary headers and JSON areas are read from the device, checked, and
+// the one with the higher seqid is validated. Errors are Error(kHeaderValidation) with Talos'
+// texts.
 #pragma once
 
 #include <string>

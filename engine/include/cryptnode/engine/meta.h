@@ -1,4 +1,4 @@
-// The Talos META partition (TALOS-DISK.md §1): two copies of the Talos ADV (256 KiB each,
+// The Talos META partition (docs/disk-layout.md#meta): two copies of the Talos ADV (256 KiB each,
 // big-endian tag/size/value records, SHA-256 checksum, magics) at offset 0, and the legacy syslinux
 // ADV in the last 1024 bytes, read and written back verbatim.
 #pragma once

@@ -1,6 +1,7 @@
 // META tag 0x09: the STATE encryption config as Talos writes it (json.Marshal of the Go struct:
 // Go field names, no tags, static passphrases in clear; `null` when STATE is unencrypted) and reads
-// it (modern shape, falling back to the legacy v1alpha1 shape: bug #11502). TALOS-SPEC.md §7.2.
+// it (modern shape, falling back to the legacy v1alpha1 shape: bug #11502).
+// docs/talos/volume-lifecycle.md#state-and-meta.
 #pragma once
 
 #include <optional>

@@ -1,4 +1,4 @@
-// The per-volume lifecycle of Talos' VolumeManagerController (TALOS-SPEC.md §7):
+// The per-volume lifecycle of Talos' VolumeManagerController (docs/talos/volume-lifecycle.md):
 //   waiting|missing -> located -> provisioned -> (HandleEncryption) -> prepared -> (Format) ->
 //   ready
 // plus failed (with preFailPhase, retried) and closed. The engine owns the decisions (what is

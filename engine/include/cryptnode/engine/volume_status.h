@@ -1,5 +1,7 @@
-// VolumeStatus (Talos' block.VolumeStatus resource, TALOS-SPEC.md §6.2 and §7): what a volume's
-// lifecycle reached and, for encrypted volumes, how it was unlocked.
+// VolumeStatus (Talos' block.VolumeStatus resource,
+// docs/talos/encryption-handler.md#what-the-volume-status-records and
+// docs/talos/volume-lifecycle.md): what a volume's lifecycle reached and, for encrypted volumes,
+// how it was unlocked.
 #pragma once
 
 #include <optional>

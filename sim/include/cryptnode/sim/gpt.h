@@ -1,8 +1,9 @@
-// A GPT as go-blockdevice writes it for Talos (TALOS-DISK.md §2.4): 128 entries, the first usable
-// LBA aligned to 1 MiB and written as such, protective MBR, both headers; partitions allocated in
-// aligned free ranges; deleting a partition empties its slot so the others keep their numbers.
-// Decision: cryptnode writes the GPT itself rather than with libfdisk, because go-blockdevice's
-// aligned first-usable LBA is not what libfdisk writes.
+// A GPT as go-blockdevice writes it for Talos
+// (docs/disk-layout.md#gpt-as-go-blockdevice-writes-it): 128 entries, the first usable LBA aligned
+// to 1 MiB and written as such, protective MBR, both headers; partitions allocated in aligned free
+// ranges; deleting a partition empties its slot so the others keep their numbers. Decision:
+// cryptnode writes the GPT itself rather than with libfdisk, because go-blockdevice's aligned
+// first-usable LBA is not what libfdisk writes.
 #pragma once
 
 #include <array>

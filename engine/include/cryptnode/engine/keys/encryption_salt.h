@@ -1,5 +1,5 @@
 // The lockToSTATE salt: 32 random bytes generated once and stored in STATE as
-// encryption-salt.yaml (TALOS-SPEC.md §2, TALOS-DISK.md §3).
+// encryption-salt.yaml (docs/talos/keys.md#locktostate-salt, docs/disk-layout.md#state-contents).
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-// Key handlers (TALOS-SPEC.md §2): each configured key turns into a LUKS2 passphrase, and
+// Key handlers (docs/talos/keys.md): each configured key turns into a LUKS2 passphrase, and
 // possibly a token stored in the LUKS2 header in the keyslot's token id (token id == keyslot).
 #pragma once
 

@@ -1,6 +1,6 @@
-// kms key (TALOS-SPEC.md §3.2): 32 random bytes, sealed by the KMS for the node's UUID; the sealed
-// blob goes into a `sideroKMS` token, the LUKS2 passphrase is base64(the 32 bytes). The transport
-// (gRPC in the simulator) is injected.
+// kms key (docs/talos/kms.md#client-behaviour): 32 random bytes, sealed by the KMS for the node's
+// UUID; the sealed blob goes into a `sideroKMS` token, the LUKS2 passphrase is base64(the 32
+// bytes). The transport (gRPC in the simulator) is injected.
 #pragma once
 
 #include <memory>
