@@ -2,6 +2,7 @@
 failure is one line on stderr naming the input, exit code 1, no traceback, never a secret."""
 
 import argparse
+import json
 import os
 import signal
 import time
@@ -529,3 +530,31 @@ def test_multi_line_errors_are_one_line(cli, node_dir, tmp_path):
     line = one_line_error(cli("-n", node_dir, "apply-config", "-f", bad), f"-f {bad}",
                           "duplicate key slot 0")
     assert "\t" not in line
+
+
+TPM_WITH_STATIC = ("apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n"
+                   "  provider: luks2\n  keys:\n    - slot: 0\n      tpm: {}\n"
+                   "    - slot: 1\n      static:\n        passphrase: fallback-key\n")
+
+
+def test_clear_tpm_and_firmware_verbs(cli, node_dir, tmp_path):
+    """`clear-tpm` on a running node gives the TPM a new SRK: at the next boot the TPM slot no
+    longer unseals and the static key in slot 1 opens EPHEMERAL. `firmware` on a powered-off
+    node saves the settings the next boot measures."""
+    base = tmp_path / "base.yaml"
+    base.write_text(BASE + "---\n" + TPM_WITH_STATIC)
+    assert cli("-n", node_dir, "boot", "--config", base).returncode == 0
+    r = cli("-n", node_dir, "get", "volumestatus", "-o", "json")
+    eph = [v for v in json.loads(r.stdout)["volumes"] if v["id"] == "EPHEMERAL"][0]
+    assert (eph["phase"], eph["encryptionSlot"]) == ("ready", 0)
+    assert cli("-n", node_dir, "clear-tpm").returncode == 0
+    assert cli("-n", node_dir, "reboot").returncode == 0
+    r = cli("-n", node_dir, "get", "volumestatus", "-o", "json")
+    eph = [v for v in json.loads(r.stdout)["volumes"] if v["id"] == "EPHEMERAL"][0]
+    assert (eph["phase"], eph["encryptionSlot"]) == ("ready", 1), eph
+    assert cli("-n", node_dir, "shutdown").returncode == 0
+
+    r = cli("-n", node_dir, "firmware", "--secure-boot=false")
+    assert r.returncode == 0 and "saved for the next boot" in r.stdout, r
+    with open(os.path.join(node_dir, "node.json")) as f:
+        assert json.load(f)["secure_boot"] is False

@@ -466,6 +466,30 @@ def _remote(op: str, **params: Callable[[Any], Any]):
     return run
 
 
+def _remote_or_off(op: str, **params: Callable[[Any], Any]):
+    """An operation on the node process when the node runs, else on the powered-off node's
+    directory (firmware settings and the TPM's state persist in it)."""
+    remote = _remote(op, **params)
+
+    def run(args) -> int:
+        from .daemon import NodeNotRunning, call
+        from .node import Node
+        d = node_dir(args)
+        try:
+            call(d, "status")
+        except NodeNotRunning:
+            n = Node.open(d)
+            try:
+                getattr(n, op)(**{k: f(args) for k, f in params.items()})
+            finally:
+                n.close()
+            print(f"node {d}: off; " + ("TPM cleared" if op == "clear_tpm" else
+                                        "firmware settings saved for the next boot"))
+            return 0
+        return remote(args)
+    return run
+
+
 def _labels(args) -> List[str]:
     labels: List[str] = []
     for value in args.system_labels_to_wipe:
@@ -558,6 +582,17 @@ def add_node_ops(sub) -> None:
                  parents=[NODE])
     c.add_argument("point", help="a name from `cryptnode fault-points`")
     c.set_defaults(func=_remote("crash_at", point=_fault_point))
+    f = _command(sub, "firmware", "the UEFI settings the next boot measures into PCR 7 "
+                 "(SecureBoot, SetupMode)",
+                 "cryptnode -n ./node1 firmware --secure-boot=false\n"
+                 "cryptnode -n ./node1 reboot", parents=[NODE, OUTPUT])
+    add_bool(f, "--secure-boot", True, "UEFI Secure Boot enabled")
+    add_bool(f, "--setup-mode", False, "UEFI setup mode (no platform key enrolled)")
+    f.set_defaults(func=_remote_or_off("set_firmware", secure_boot=lambda x: x.secure_boot,
+                                       setup_mode=lambda x: x.setup_mode))
+    t = _command(sub, "clear-tpm", "tpm2_clear: a new storage root key, so every key sealed "
+                 "before stops unsealing", "cryptnode -n ./node1 clear-tpm", parents=[NODE, OUTPUT])
+    t.set_defaults(func=_remote_or_off("clear_tpm"))
 
 
 # --- kms --------------------------------------------------------------------------------------

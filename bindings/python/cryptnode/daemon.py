@@ -103,6 +103,9 @@ class App:
             "reboot": node.reboot,
             "advance": node.advance,
             "crash_at": node.crash_at,
+            "set_firmware": lambda secure_boot=True, setup_mode=False: node.set_firmware(
+                secure_boot, setup_mode),
+            "clear_tpm": node.clear_tpm,
             "meta": node.meta,
             "luks_dump": node.luks_dump,
             "events": lambda: [{"timeMs": e.time_ms, "step": e.step, "message": e.message}
