@@ -7,6 +7,7 @@
 
 #include "bindings.h"
 #include "cryptnode/engine/volume_status.h"
+#include "cryptnode/sim/boot_measurements.h"
 
 namespace py = pybind11;
 using cryptnode::sim::Node;
@@ -98,6 +99,14 @@ void init_node(py::module_& m) {
         return out;
       },
       "Every fault point node.crash_at() can arm: (name, description).");
+  m.def(
+      "boot_measurements",
+      [](const std::string& node_dir) {
+        return cryptnode::sim::boot_measurements_json(cryptnode::Env::posix(), node_dir);
+      },
+      py::arg("node_dir"),
+      "JSON: the measured boot a powered-off node's next power-on performs (PCR events, the UKI's "
+      "PCR public key and signed PCR 11 policy), for a real machine to replay.");
   py::class_<cryptnode::sim::Event>(m, "Event")
       .def_readonly("time_ms", &cryptnode::sim::Event::time_ms)
       .def_readonly("wall_ms", &cryptnode::sim::Event::wall_ms)

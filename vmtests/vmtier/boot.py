@@ -33,6 +33,8 @@ class BootSpec:
     job: str  # the job disk (vmtier.job.Job.write)
     memory_mib: int = 512
     share_host_root: bool = False  # virtiofs tag "hostroot", source "/"
+    # A TPM (tpm-crb) backed by a swtpm on a copy of this state directory (vmtier/tpm.py).
+    tpm_state: Optional[str] = None
     timeout: float = DEFAULT_TIMEOUT
     stretch: bool = True  # multiply the bound by load_factor()
 

@@ -29,7 +29,8 @@ INIT = os.path.join(REPO, "vmtests", "guest", "init")
 
 # Host binaries copied into the guest, with their libraries (ldd) and the ones glibc or the tools
 # dlopen (ldd does not list them).
-BINARIES = ["/usr/sbin/cryptsetup", "/usr/sbin/dmsetup", "/usr/sbin/mkfs.xfs", "/usr/bin/tpm2"]
+BINARIES = ["/usr/sbin/cryptsetup", "/usr/sbin/dmsetup", "/usr/sbin/mkfs.xfs", "/usr/bin/tpm2",
+            "/usr/bin/openssl"]
 DLOPENED = ["libgcc_s.so.1", "libtss2-tcti-device.so.0"]
 TPM2_LINKS = ["tpm2_pcrread", "tpm2_getcap", "tpm2_startup"]
 

@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape
 from . import tracking
 from .boot import (CMDLINE, VIRTIOFSD, BootResult, BootSpec, Hypervisor,
                    runs_dir)
+from .tpm import GuestTpm
 from .tracking import TRACKER
 
 DEFAULT_URI = "qemu:///system"
@@ -51,7 +52,7 @@ def _answers() -> bool:
         return False
 
 
-def domain_xml(name, guest, spec: BootSpec, console: str) -> str:
+def domain_xml(name, guest, spec: BootSpec, console: str, tpm_socket=None) -> str:
     e = escape
     disks = []
     for i, d in enumerate(spec.disks + [_job_disk(spec)]):
@@ -65,6 +66,10 @@ def domain_xml(name, guest, spec: BootSpec, console: str) -> str:
         fs = (f"<filesystem type='mount' accessmode='passthrough'><driver type='virtiofs'/>"
               f"<binary path='{VIRTIOFSD}'><cache mode='none'/><sandbox mode='chroot'/></binary>"
               f"<source dir='/'/><target dir='hostroot'/></filesystem>")
+    tpm = ""
+    if tpm_socket:  # a swtpm the tier started (vmtier/tpm.py), not libvirt's emulator backend
+        tpm = (f"<tpm model='tpm-crb'><backend type='external'><source type='unix' mode='connect' "
+               f"path='{e(tpm_socket)}'/></backend></tpm>")
     return f"""<domain type='qemu'>
   <name>{e(name)}</name>
   <memory unit='MiB'>{spec.memory_mib}</memory><vcpu>1</vcpu>{memback}
@@ -74,7 +79,7 @@ def domain_xml(name, guest, spec: BootSpec, console: str) -> str:
   <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
   <devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
     {''.join(disks)}
-    {fs}
+    {fs}{tpm}
     <serial type='file'><source path='{e(console)}'/><target port='0'/></serial>
     <controller type='usb' model='none'/><memballoon model='none'/>
   </devices>
@@ -155,13 +160,15 @@ class Libvirt(Hypervisor):
         os.chmod(run, 0o755)
         console = os.path.join(run, "console.log")
         xml = os.path.join(run, "domain.xml")
-        with open(xml, "w") as f:
-            f.write(domain_xml(name, self.guest, spec, console))
         notes = []
         bound = spec.bound()
         timed_out = False
         t0 = time.monotonic()
+        tpm = GuestTpm(spec.tpm_state, run, name) if spec.tpm_state else None
         try:
+            with open(xml, "w") as f:
+                f.write(domain_xml(name, self.guest, spec, console,
+                                   tpm.start(for_libvirt=True) if tpm else None))
             for p in [d.path for d in spec.disks] + [spec.job, self.guest.kernel, run]:
                 TRACKER.make_traversable(p)
             TRACKER.domains.add(name)
@@ -185,6 +192,8 @@ class Libvirt(Hypervisor):
                 if virsh("domstate", name, timeout=30).returncode == 0:
                     virsh("destroy", name, timeout=60)
                 TRACKER.domains.discard(name)
+            if tpm:
+                tpm.stop()
             TRACKER.restore_modes()
         seconds = time.monotonic() - t0
         try:

@@ -13,10 +13,11 @@ import time
 from . import tracking
 from .boot import (CMDLINE, VIRTIOFSD, BootResult, BootSpec, Hypervisor,
                    runs_dir)
+from .tpm import GuestTpm
 from .tracking import TRACKER
 
 
-def qemu_argv(guest, spec: BootSpec, console: str, vfs_socket=None) -> list:
+def qemu_argv(guest, spec: BootSpec, console: str, vfs_socket=None, tpm_socket=None) -> list:
     argv = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-cpu", "max",
             "-m", str(spec.memory_mib), "-smp", "1", "-display", "none", "-monitor", "none",
             "-serial", f"file:{console}", "-no-reboot", "-nic", "none", "-nodefaults",
@@ -32,6 +33,9 @@ def qemu_argv(guest, spec: BootSpec, console: str, vfs_socket=None) -> list:
         argv += ["-object", f"memory-backend-memfd,id=mem,size={spec.memory_mib}M,share=on",
                  "-numa", "node,memdev=mem", "-chardev", f"socket,id=vfs,path={vfs_socket}",
                  "-device", "vhost-user-fs-pci,chardev=vfs,tag=hostroot"]
+    if tpm_socket:  # a swtpm the tier started (vmtier/tpm.py)
+        argv += ["-chardev", f"socket,id=chrtpm,path={tpm_socket}",
+                 "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0"]
     return argv
 
 
@@ -54,6 +58,7 @@ class Qemu(Hypervisor):
         bound = spec.bound()
         t0 = time.monotonic()
         timed_out = False
+        tpm = GuestTpm(spec.tpm_state, run, name) if spec.tpm_state else None
         try:
             sock = None
             if spec.share_host_root:
@@ -69,7 +74,8 @@ class Qemu(Hypervisor):
                     time.sleep(0.05)
                 if not os.path.exists(sock):
                     notes.append("virtiofsd did not create its socket")
-            argv = qemu_argv(self.guest, spec, console, sock)
+            argv = qemu_argv(self.guest, spec, console, sock,
+                             tpm.start(for_libvirt=False) if tpm else None)
             with open(os.path.join(run, "qemu.log"), "w") as log:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                         start_new_session=True)
@@ -98,6 +104,8 @@ class Qemu(Hypervisor):
                     tracking.stop_pid(vfs.pid)
                     vfs.wait()
                 TRACKER.pids.pop(vfs.pid, None)
+            if tpm:
+                tpm.stop()
         seconds = time.monotonic() - t0
         try:
             with open(console, errors="replace") as f:
