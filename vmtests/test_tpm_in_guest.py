@@ -31,14 +31,15 @@ def replayed(events, pcr):
 def test_guest_unseals_the_nodes_tpm_key_and_opens_the_volume(vm, node_factory, tmp_path):
     """EPHEMERAL is sealed with `tpm: {options: {pcrs: []}}`: Talos' signed PCR 11 policy only
     (PolicyAuthorize with the release's PCR signing key over PolicyPCR(11)), no PolicyPCR on other
-    PCRs. The guest's firmware (SeaBIOS) measures its own boot into PCRs 0-7 of the emulated TPM
-    (CRTM and BIOS into 0, option ROMs 2, boot 4, the GPT 5, separators 0-7) and can never
-    reproduce the node's PCR 7 (UEFI SecureBoot variables), so Talos' default (PCR 7) could not
-    unseal there; it leaves PCR 11 untouched (zero: the test checks it), which the guest then
-    fills by replaying the node's PCR 11 events (UKI sections, enter-initrd, leave-initrd,
-    enter-machined) exported from the simulation. The guest's TPM is a swtpm the tier starts on a
-    copy of the node's TPM state (QEMU's external/socket backend, not libvirt's emulator
-    backend), so the storage root key is the node's own."""
+    PCRs. The guest's firmware, SeaBIOS, measures its own boot into PCRs 0-7 of the emulated TPM
+    (events in 0, 1, 2 and 4, a separator in each of 0-7; PCR 7 holds only the separator, never
+    the node's UEFI SecureBoot variables, so Talos' default, PCR 7, could not unseal there) and the
+    guest kernel's IMA extends PCR 10; nothing touches PCR 11 (the test checks it is zero), which
+    the guest then fills by replaying the node's PCR 11 events (UKI sections, enter-initrd,
+    leave-initrd, enter-machined) exported from the simulation (_core.boot_measurements). The
+    guest's TPM is a swtpm the tier starts on a copy of the node's TPM state (QEMU's socket
+    backend, libvirt's `external` one; not libvirt's emulator backend), so the storage root key is
+    the node's own."""
     node = node_factory(uuid=UUID, tpm=True, backend="userspace")
     node.boot(config=c.config(c.volume_config("STATE", [c.node_id(slot=0)]),
                               c.volume_config("EPHEMERAL", [c.tpm(slot=0, pcrs=[])])))
@@ -77,8 +78,10 @@ def test_guest_unseals_the_nodes_tpm_key_and_opens_the_volume(vm, node_factory, 
     at_boot = dict(ln.split() for ln in result.lines("PCR"))
     assert len(at_boot) == 24, at_boot
     assert at_boot["11"] == ZERO, "the guest's firmware extended PCR 11"
-    touched = sorted(int(p) for p, v in at_boot.items() if v != ZERO)
-    assert touched and set(touched) <= set(range(8)), touched  # the firmware's PCRs only
+    # TPM2_Startup sets PCRs 17-22 (D-RTM) to all ones; SeaBIOS extends 0-7, the kernel's IMA 10.
+    assert all(at_boot[str(p)] == "f" * 64 for p in range(17, 23)), at_boot
+    touched = {int(p) for p, v in at_boot.items() if v not in (ZERO, "f" * 64)}
+    assert touched == set(range(8)) | {10}, sorted(touched)
     tok = result.lines("TOKEN")
     assert tok and "pcrs= pubkey_pcrs=11 alg=sha256 encryption_version=1" in tok[0], tok
     assert len(result.lines("SRK")) == 1
