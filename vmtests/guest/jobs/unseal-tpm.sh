@@ -15,6 +15,7 @@
 # stay in /run (tmpfs) and never reach the console.
 fails=0
 bad() { say "FAIL $*"; fails=$((fails + 1)); }
+umask 077
 T=/run/tpm
 mkdir -p "$T"
 EXTRA=/job
@@ -147,7 +148,9 @@ unseal() {
   tpm startauthsession --hmac-session -c "$T/srk.ctx" -S "$T/enc.ctx" ||
     { bad "$v hmac session: $(tail -n 3 "$T/err")"; flush; return 1; }
   flush
-  tpm sessionconfig --enable-encrypt "$T/enc.ctx" > /dev/null
+  # go-tpm's policy session has no encryption attributes; the HMAC session encrypts the response.
+  tpm sessionconfig --disable-encrypt --disable-decrypt "$T/policy.ctx" > /dev/null
+  tpm sessionconfig --enable-encrypt --disable-decrypt "$T/enc.ctx" > /dev/null
   tpm unseal -c "$T/blob.ctx" -p "session:$T/policy.ctx" -S "$T/enc.ctx" -o "$T/key.$v" ||
     { bad "$v failed to unseal op: $(tail -n 3 "$T/err")"; flush; return 1; }
   flush
