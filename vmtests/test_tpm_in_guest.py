@@ -83,7 +83,8 @@ def test_guest_unseals_the_nodes_tpm_key_and_opens_the_volume(vm, node_factory, 
     touched = {int(p) for p, v in at_boot.items() if v not in (ZERO, "f" * 64)}
     assert touched == set(range(8)) | {10}, sorted(touched)
     tok = result.lines("TOKEN")
-    assert tok and "pcrs= pubkey_pcrs=11 alg=sha256 encryption_version=1" in tok[0], tok
+    assert tok and ("keyslots=0 pcrs= pubkey_pcrs=11 alg=sha256 encryption_version=1"
+                   in tok[0]), tok
     assert len(result.lines("SRK")) == 1
     policy = result.lines("POLICY")
     assert policy and f"pcr11={boot['pcr11']}" in policy[0], (policy, boot["pcr11"])

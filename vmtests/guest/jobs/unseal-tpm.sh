@@ -20,7 +20,7 @@ T=/run/tpm
 mkdir -p "$T"
 EXTRA=/job
 
-hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
+hex() { od -An -v -tx1 ${1:+"$1"} | tr -d ' \n'; }  # FILE, or stdin (no /dev/stdin here)
 tpm() { tpm2 "$@" 2>>"$T/err"; }
 flush() { tpm2 flushcontext -t 2>/dev/null; }  # no resource manager: transient objects
 pcr() { tpm2 pcrread "sha256:$1" 2>>"$T/err" | sed -n "s/^ *$1 *: *0x//p" | tr 'A-F' 'a-f'; }
@@ -61,7 +61,9 @@ unseal() {
   v=$1
   : > "$T/err"
   tok=$(find_token "$2") || { bad "$v no talos-tpm2 token on $2"; return 1; }
-  ud="$T/token.json"
+  # The token's UserData object (Talos' TPMToken), flat: every field is a string or an int list.
+  ud="$T/userdata.json"
+  tr -d ' \n' < "$T/token.json" | sed -n 's/.*"UserData":{\([^}]*\)}.*/{\1}/p' > "$ud"
   say "TOKEN $v id=$tok keyslots=$(json_ints "$ud" keyslots) pcrs=$(json_ints "$ud" pcrs)" \
     "pubkey_pcrs=$(json_ints "$ud" pubkey_pcrs) alg=$(json_str "$ud" alg)" \
     "encryption_version=$(json_str "$ud" encryption_version)"
@@ -87,8 +89,8 @@ unseal() {
   tpm readpublic -c "$T/srk.ctx" -n "$T/srk.name" > /dev/null
   flush
   # key_name is a marshalled TPM2B_NAME: 2-byte size, then the name.
-  if [ "$(tail -c +3 "$T/key_name" | hex /dev/stdin)" != "$(hex "$T/srk.name")" ]; then
-    bad "$v srk name does not match, expected $(tail -c +3 "$T/key_name" | hex /dev/stdin)," \
+  if [ "$(tail -c +3 "$T/key_name" | hex)" != "$(hex "$T/srk.name")" ]; then
+    bad "$v srk name does not match, expected $(tail -c +3 "$T/key_name" | hex)," \
       "got $(hex "$T/srk.name")"
     flush; return 1
   fi
@@ -139,7 +141,7 @@ unseal() {
   if [ -n "$pcrs" ] && [ -n "$(json_str "$ud" encryption_version)" ]; then
     tpm policypcr -S "$T/policy.ctx" -l "sha256:$pcrs" -L "$T/pcrpol.bin" > /dev/null ||
       { bad "$v policypcr $pcrs: $(tail -n 3 "$T/err")"; return 1; }
-    want=$(json_str "$ud" policy_hash | base64 -d | hex /dev/stdin)
+    want=$(json_str "$ud" policy_hash | base64 -d | hex)
     [ "$(hex "$T/pcrpol.bin")" = "$want" ] || {
       bad "$v sealing policy digest does not match, expected $want, got $(hex "$T/pcrpol.bin")"
       return 1
