@@ -9,6 +9,7 @@
 #   replay PCR SHA256 DESCRIPTION   extend a measurement of the node's boot (DESCRIPTION: no spaces)
 #   unseal VOLID SERIAL PART        find the talos-tpm2 token, unseal, open luks2-VOLID read-only,
 #                                   mount it at /mnt/VOLID
+#   refused VOLID SERIAL PART       the unseal must fail now: print "VMT: REFUSED VOLID <error>"
 #   sum VOLID PATH                  print "VMT: SUM VOLID PATH <sha256>"
 #   close VOLID
 # Failures print "VMT: FAIL ..."; the exit status counts them. The unsealed key and the passphrase
@@ -56,11 +57,20 @@ find_token() {
   return 1
 }
 
-# unseal VOLID DEV: Talos' Unseal; the 32 key bytes in $T/key.VOLID.
+# unseal VOLID DEV: Talos' Unseal; the 32 key bytes in $T/key.VOLID. On failure: status 1 and
+# Talos' error text in $why. Every object and session is flushed either way.
 unseal() {
+  why=""
+  unseal_steps "$@"
+  rc=$?
+  for w in -t -l -s; do tpm2 flushcontext $w 2>/dev/null; done
+  return $rc
+}
+
+unseal_steps() {
   v=$1
   : > "$T/err"
-  tok=$(find_token "$2") || { bad "$v no talos-tpm2 token on $2"; return 1; }
+  tok=$(find_token "$2") || { why="no talos-tpm2 token on $2"; return 1; }
   # The token's UserData object (Talos' TPMToken), flat: every field is a string or an int list.
   ud="$T/userdata.json"
   tr -d ' \n' < "$T/token.json" | sed -n 's/.*"UserData":{\([^}]*\)}.*/{\1}/p' > "$ud"
@@ -76,41 +86,40 @@ unseal() {
     val=$(pcr "$p")
     case "$val" in
       ''|*[!0]*) ;;
-      *) bad "$v PCR $p is all zeroes"; return 1 ;;
+      *) why="PCR bank $p is populated with all zeroes"; return 1 ;;
     esac
-    [ "$val" = "$(printf 'f%.0s' $(seq 64))" ] && { bad "$v PCR $p is all ones"; return 1; }
+    [ "$val" = "$(printf 'f%.0s' $(seq 64))" ] && { why="PCR bank $p is populated with all 0xFF"; return 1; }
   done
 
   # The SRK: go-tpm's ECCSRKTemplate (unique x and y of 32 zero bytes); its name must match.
   head -c 64 /dev/zero | tpm createprimary -C o -G ecc256:null:aes128cfb -u - -c "$T/srk.ctx" \
     -a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt' \
-    > /dev/null || { bad "$v createprimary: $(tail -n 3 "$T/err")"; flush; return 1; }
+    > /dev/null || { why="createprimary: $(tail -n 3 "$T/err")"; return 1; }
   flush
   tpm readpublic -c "$T/srk.ctx" -n "$T/srk.name" > /dev/null
   flush
   # key_name is a marshalled TPM2B_NAME: 2-byte size, then the name.
   if [ "$(tail -c +3 "$T/key_name" | hex)" != "$(hex "$T/srk.name")" ]; then
-    bad "$v srk name does not match, expected $(tail -c +3 "$T/key_name" | hex)," \
-      "got $(hex "$T/srk.name")"
-    flush; return 1
+    why="srk name does not match, expected $(tail -c +3 "$T/key_name" | hex), got $(hex "$T/srk.name")"
+    return 1
   fi
   say "SRK $v name=$(hex "$T/srk.name") matches key_name"
 
   tpm load -C "$T/srk.ctx" -u "$T/blob.pub" -r "$T/blob.priv" -c "$T/blob.ctx" > /dev/null ||
-    { bad "$v load: $(tail -n 3 "$T/err")"; flush; return 1; }
+    { why="load: $(tail -n 3 "$T/err")"; return 1; }
   flush
   # Policy session salted with the SRK (tpm2.Salted); the HMAC session Talos adds for response
   # encryption (tpm2.AESEncryption(128, EncryptOut)) is the second one below.
   tpm startauthsession --policy-session -c "$T/srk.ctx" -S "$T/policy.ctx" ||
-    { bad "$v policy session: $(tail -n 3 "$T/err")"; flush; return 1; }
+    { why="policy session: $(tail -n 3 "$T/err")"; return 1; }
   flush
   tpm loadexternal -C o -G rsa -u "$EXTRA/tpm2-pcr-public-key.pem" -c "$T/pcrkey.ctx" \
     -n "$T/pcrkey.name" > /dev/null ||
-    { bad "$v loadexternal: $(tail -n 3 "$T/err")"; flush; return 1; }
+    { why="loadexternal: $(tail -n 3 "$T/err")"; return 1; }
   flush
   # PolicyPCR(11, current values): the digest must be a signed "pol" of the sha256 bank.
   tpm policypcr -S "$T/policy.ctx" -l sha256:11 -L "$T/pol.bin" > /dev/null ||
-    { bad "$v policypcr 11: $(tail -n 3 "$T/err")"; return 1; }
+    { why="policypcr 11: $(tail -n 3 "$T/err")"; return 1; }
   pol=$(hex "$T/pol.bin")
   fp=$(openssl rsa -pubin -in "$EXTRA/tpm2-pcr-public-key.pem" -RSAPublicKey_out -outform DER \
     2>/dev/null | sha256sum | cut -d' ' -f1)
@@ -118,12 +127,12 @@ unseal() {
   sig_entries "$EXTRA/tpm2-pcr-signature.json" > "$T/entries"
   while read -r epol efp esig; do
     if [ "$epol" = "$pol" ]; then
-      [ "$efp" = "$fp" ] || { bad "$v certificate fingerprint does not match"; return 1; }
+      [ "$efp" = "$fp" ] || { why="certificate fingerprint does not match"; return 1; }
       sig=$esig; break
     fi
   done < "$T/entries"
   [ -n "$sig" ] || {
-    bad "$v no signatures matching PCR SHA256 digest found in signature JSON (pol=$pol)"
+    why="no signatures matching PCR SHA256 digest found in signature JSON (pol=$pol)"
     return 1
   }
   say "POLICY $v pcr11=$(pcr 11) pol=$pol pkfp=$fp"
@@ -131,39 +140,37 @@ unseal() {
   # VerifySignature over SHA256(pol) -> ticket; PolicyAuthorize(pol, keySign name, ticket).
   tpm verifysignature -c "$T/pcrkey.ctx" -g sha256 -m "$T/pol.bin" -f rsassa -s "$T/sig.bin" \
     -t "$T/ticket.bin" > /dev/null ||
-    { bad "$v failed to verify signature: $(tail -n 3 "$T/err")"; flush; return 1; }
+    { why="failed to verify signature: $(tail -n 3 "$T/err")"; return 1; }
   flush
   tpm policyauthorize -S "$T/policy.ctx" -i "$T/pol.bin" -n "$T/pcrkey.name" -t "$T/ticket.bin" \
     -L "$T/authorized.bin" > /dev/null ||
-    { bad "$v failed to execute policy authorize: $(tail -n 3 "$T/err")"; return 1; }
+    { why="failed to execute policy authorize: $(tail -n 3 "$T/err")"; return 1; }
   # Talos 1.12+: PolicyPCR on the token's pcrs (none for pcrs: []), matching policy_hash.
   pcrs=$(json_ints "$ud" pcrs)
   if [ -n "$pcrs" ] && [ -n "$(json_str "$ud" encryption_version)" ]; then
     tpm policypcr -S "$T/policy.ctx" -l "sha256:$pcrs" -L "$T/pcrpol.bin" > /dev/null ||
-      { bad "$v policypcr $pcrs: $(tail -n 3 "$T/err")"; return 1; }
+      { why="policypcr $pcrs: $(tail -n 3 "$T/err")"; return 1; }
     want=$(json_str "$ud" policy_hash | base64 -d | hex)
     [ "$(hex "$T/pcrpol.bin")" = "$want" ] || {
-      bad "$v sealing policy digest does not match, expected $want, got $(hex "$T/pcrpol.bin")"
+      why="sealing policy digest does not match, expected $want, got $(hex "$T/pcrpol.bin")"
       return 1
     }
   fi
   tpm startauthsession --hmac-session -c "$T/srk.ctx" -S "$T/enc.ctx" ||
-    { bad "$v hmac session: $(tail -n 3 "$T/err")"; flush; return 1; }
+    { why="hmac session: $(tail -n 3 "$T/err")"; return 1; }
   flush
   # go-tpm's policy session has no encryption attributes; the HMAC session encrypts the response.
   tpm sessionconfig --disable-encrypt --disable-decrypt "$T/policy.ctx" > /dev/null
   tpm sessionconfig --enable-encrypt --disable-decrypt "$T/enc.ctx" > /dev/null
   tpm unseal -c "$T/blob.ctx" -p "session:$T/policy.ctx" -S "$T/enc.ctx" -o "$T/key.$v" ||
-    { bad "$v failed to unseal op: $(tail -n 3 "$T/err")"; flush; return 1; }
+    { why="failed to unseal op: $(tail -n 3 "$T/err")"; return 1; }
   flush
-  tpm flushcontext "$T/policy.ctx" 2>/dev/null
-  tpm flushcontext "$T/enc.ctx" 2>/dev/null
   say "UNSEALED $v bytes=$(wc -c < "$T/key.$v")"
 }
 
 open_ro() {  # VOLID SERIAL PART
   dev=$(part "$2" "$3") || { bad "$1 no partition $3 on disk $2"; return 1; }
-  unseal "$1" "$dev" || return 1
+  unseal "$1" "$dev" || { bad "$1 $why"; return 1; }
   # Talos' passphrase for a TPM key: base64 of the unsealed bytes.
   base64 -w 0 "$T/key.$1" | tr -d '\n' > "/run/pass.$1"
   rm -f "$T/key.$1"
@@ -193,6 +200,14 @@ while read -r op a b c <&3; do
     replay)
       tpm pcrextend "$a:sha256=$b" || bad "extend PCR $a ($c): $(tail -n 3 "$T/err")" ;;
     unseal) open_ro "$a" "$b" "$c" ;;
+    refused)
+      if ! dev=$(part "$b" "$c"); then
+        bad "$a no partition $c on disk $b"
+      elif unseal "$a" "$dev"; then
+        rm -f "$T/key.$a"; bad "$a unsealed although it must not"
+      else
+        say "REFUSED $a $why"
+      fi ;;
     sum)
       if [ -f "/mnt/$a/$b" ]; then
         say "SUM $a $b $(sha256sum "/mnt/$a/$b" | cut -d' ' -f1)"
