@@ -12,7 +12,10 @@ import cryptnode
 from cryptnode import configs as c
 from helpers import UUID, mappings, node_disks, sha256, sums
 from vmtier.boot import BootSpec
+from vmtier import tracking
 from vmtier.job import Job
+from vmtier.tpm import GuestTpm
+from vmtier.tracking import TRACKER
 
 pytestmark = [pytest.mark.vm, pytest.mark.tpm]
 
@@ -101,3 +104,24 @@ def test_guest_unseals_the_nodes_tpm_key_and_opens_the_volume(vm, node_factory, 
     assert m["cipher"] == "aes-xts-plain64" and m["kernel_dm"] == "yes", m
     assert "fs=xfs" in result.lines("MOUNTED")[0]
     assert sums(result) == {("EPHEMERAL", "vmt/data.bin"): sha256(data)}
+
+
+def test_guest_tpm_is_stopped_and_its_state_copy_removed_when_no_guest_comes(tmp_path):
+    """No boot: the tier's swtpm on a copy of a TPM state, and QEMU never connects (a boot that
+    failed before the guest started). stop() ends swtpm and removes the copy; the source state is
+    untouched."""
+    src = tmp_path / "state"
+    src.mkdir()
+    (src / "tpm2-00.permall").write_bytes(b"not a real TPM state: swtpm reads it only on init\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    gt = GuestTpm(str(src), str(run), "cnvmt-test")
+    sock = gt.start(for_libvirt=False)
+    assert os.path.exists(sock) and gt.proc.poll() is None
+    pid = gt.proc.pid
+    gt.stop()
+    assert not tracking.pid_alive(pid) and pid not in TRACKER.pids
+    assert not os.path.exists(gt.state) and not os.path.exists(sock)
+    assert os.listdir(src) == ["tpm2-00.permall"]
+    with pytest.raises(ValueError, match="is not a non-empty directory"):
+        GuestTpm(str(tmp_path / "missing"), str(run), "cnvmt-test")
