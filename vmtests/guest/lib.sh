@@ -72,6 +72,29 @@ report_mapping() {
   say "MAPPED $1 cipher=$cipher keysize=$keysize sector=$sector target=$target kernel_dm=$kdm"
 }
 
+# mount_ro VOLID: report the open mapping luks2-VOLID and mount it read-only at /mnt/VOLID (XFS
+# without log replay); a failure goes to the job's bad() and closes the mapping.
+mount_ro() {
+  report_mapping "$1"
+  mkdir -p "/mnt/$1"
+  fs=$(fs_of "/dev/mapper/luks2-$1")
+  opts=ro
+  [ "$fs" = xfs ] && opts=ro,norecovery
+  if ! mount -t "$fs" -o "$opts" "/dev/mapper/luks2-$1" "/mnt/$1" 2>/tmp/err; then
+    bad "$1 mount ($fs): $(cat /tmp/err)"; cryptsetup close "luks2-$1"; return 1
+  fi
+  say "MOUNTED $1 fs=$fs"
+}
+
+# sum_file VOLID PATH: "VMT: SUM VOLID PATH <sha256>" of /mnt/VOLID/PATH, or the job's bad().
+sum_file() {
+  if [ -f "/mnt/$1/$2" ]; then
+    say "SUM $1 $2 $(sha256sum "/mnt/$1/$2" | cut -d' ' -f1)"
+  else
+    bad "$1 $2 is missing"
+  fi
+}
+
 # fs_of DEV: xfs or ext4 from the superblock magic (busybox-static has no blkid).
 fs_of() {
   [ "$(head -c 4 "$1" 2>/dev/null)" = XFSB ] && { echo xfs; return 0; }

@@ -17,15 +17,7 @@ open_ro() {  # VOLID SERIAL PART SLOT KIND ARG LOCK
     bad "$1 cryptsetup open slot $4: $(cat /tmp/err)"; return 1
   fi
   say "OPENED $1 slot=$4 device=$dev kind=$5 lock=$7"
-  report_mapping "$1"
-  mkdir -p "/mnt/$1"
-  fs=$(fs_of "/dev/mapper/luks2-$1")
-  opts=ro
-  [ "$fs" = xfs ] && opts=ro,norecovery
-  if ! mount -t "$fs" -o "$opts" "/dev/mapper/luks2-$1" "/mnt/$1" 2>/tmp/err; then
-    bad "$1 mount ($fs): $(cat /tmp/err)"; cryptsetup close "luks2-$1"; return 1
-  fi
-  say "MOUNTED $1 fs=$fs"
+  mount_ro "$1"
 }
 
 close_vol() {
@@ -47,12 +39,7 @@ while read -r op a b c d e f g <&3; do
         close_vol STATE
       fi ;;
     open) open_ro "$a" "$b" "$c" "$d" "$e" "$f" "$g" ;;
-    sum)
-      if [ -f "/mnt/$a/$b" ]; then
-        say "SUM $a $b $(sha256sum "/mnt/$a/$b" | cut -d' ' -f1)"
-      else
-        bad "$a $b is missing"
-      fi ;;
+    sum) sum_file "$a" "$b" ;;
     close) close_vol "$a" ;;
     ''|'#'*) ;;
     *) bad "unknown manifest line: $op" ;;

@@ -179,15 +179,7 @@ open_ro() {  # VOLID SERIAL PART
     bad "$1 cryptsetup open: $(cat /tmp/err)"; return 1
   fi
   say "OPENED $1 device=$dev kind=tpm"
-  report_mapping "$1"
-  mkdir -p "/mnt/$1"
-  fs=$(fs_of "/dev/mapper/luks2-$1")
-  opts=ro
-  [ "$fs" = xfs ] && opts=ro,norecovery
-  if ! mount -t "$fs" -o "$opts" "/dev/mapper/luks2-$1" "/mnt/$1" 2>/tmp/err; then
-    bad "$1 mount ($fs): $(cat /tmp/err)"; cryptsetup close "luks2-$1"; return 1
-  fi
-  say "MOUNTED $1 fs=$fs"
+  mount_ro "$1"
 }
 
 while read -r op a b c <&3; do
@@ -208,12 +200,7 @@ while read -r op a b c <&3; do
       else
         say "REFUSED $a $why"
       fi ;;
-    sum)
-      if [ -f "/mnt/$a/$b" ]; then
-        say "SUM $a $b $(sha256sum "/mnt/$a/$b" | cut -d' ' -f1)"
-      else
-        bad "$a $b is missing"
-      fi ;;
+    sum) sum_file "$a" "$b" ;;
     close)
       umount "/mnt/$a" 2>/dev/null
       cryptsetup close "luks2-$a" 2>/dev/null
