@@ -112,6 +112,9 @@ def resolve_version(text: str) -> str: ...
 def rule_applies(rule: str, version: str) -> bool: ...
 def fault_points() -> List[Tuple[str, str]]:
     """(name, description) of every fault point _Node.crash_at() can arm."""
+def boot_measurements(node_dir: str) -> str:
+    """JSON: the measured boot a powered-off node's next power-on performs (PCR events, the UKI's
+    PCR public key and signed PCR 11 policy), for a real machine to replay."""
 
 class VolumeStatus:
     id: str
