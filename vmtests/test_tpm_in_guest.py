@@ -125,3 +125,16 @@ def test_guest_tpm_is_stopped_and_its_state_copy_removed_when_no_guest_comes(tmp
     assert os.listdir(src) == ["tpm2-00.permall"]
     with pytest.raises(ValueError, match="is not a non-empty directory"):
         GuestTpm(str(tmp_path / "missing"), str(run), "cnvmt-test")
+
+
+def test_boot_measurements_names_what_is_missing(node_factory, tmp_path):
+    """The export refuses, naming the input: not a node directory, a node without a TPM, a node
+    that never booted (no PCR signing key yet)."""
+    with pytest.raises(cryptnode.NotFoundError, match=f"{tmp_path}/node.json: not a node"):
+        cryptnode._core.boot_measurements(str(tmp_path))
+    no_tpm = node_factory(tpm=False)
+    with pytest.raises(ValueError, match=f"{no_tpm.path}: the node has no TPM"):
+        cryptnode._core.boot_measurements(no_tpm.path)
+    fresh = node_factory(tpm=True)
+    with pytest.raises(cryptnode.NotFoundError, match="no PCR signing key yet"):
+        cryptnode._core.boot_measurements(fresh.path)
