@@ -11,8 +11,8 @@ import pytest
 import cryptnode
 from cryptnode import configs as c
 from helpers import UUID, mappings, node_disks, sha256, sums
-from vmtier.boot import BootSpec
 from vmtier import tracking
+from vmtier.boot import BootSpec
 from vmtier.job import Job
 from vmtier.tpm import GuestTpm
 from vmtier.tracking import TRACKER
