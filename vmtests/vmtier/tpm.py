@@ -77,6 +77,5 @@ class GuestTpm:
             TRACKER.pids.pop(self.proc.pid, None)
             self.proc = None
         shutil.rmtree(self.state, ignore_errors=True)
-        for f in (self.socket,):
-            if os.path.exists(f):
-                os.remove(f)
+        if os.path.exists(self.socket):
+            os.remove(self.socket)
