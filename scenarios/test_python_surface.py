@@ -36,6 +36,7 @@ def stub_params(fn: ast.FunctionDef, drop_self: bool) -> Params:
 class StubClass:
     def __init__(self, node: ast.ClassDef):
         self.name = node.name
+        self.bases = [ast.unparse(b) for b in node.bases]
         self.methods: Dict[str, Tuple[Params, bool]] = {}  # name -> (params, static)
         self.readonly: set = set()
         self.writable: set = set()
@@ -158,6 +159,10 @@ def surface_problems() -> List[str]:
 
 def class_problems(sc: StubClass, cls: type) -> List[str]:
     out: List[str] = []
+    native_bases = [b.__name__ for b in cls.__bases__ if b is not object]
+    if sc.bases != native_bases and (sc.bases or native_bases != ["pybind11_object"]):
+        out.append(f"_core.pyi: class {sc.name}({', '.join(sc.bases)}), the class derives from "
+                   f"({', '.join(native_bases)})")
     if issubclass(cls, BaseException):
         # Exceptions carry `code` and `retryable` per instance (set where they are raised); the
         # stub's annotations on Error are checked by the exception hierarchy tests.
