@@ -73,7 +73,7 @@ def parse_rows(text: str) -> List[Row]:
     return rows
 
 
-def tests_in(cell: str) -> List[str]:
+def names_in(cell: str) -> List[str]:
     return [t for t in re.findall(r"`([^`]+)`", cell)]
 
 
@@ -148,7 +148,7 @@ def problems(rows: List[Row], cpp: Set[str], py: Dict[str, bool],
         if "tests" not in row.cells:
             out.append(f"{row.where()}: the table has no `tests` column")
             continue
-        names = tests_in(row.cells["tests"])
+        names = names_in(row.cells["tests"])
         if not names:
             out.append(f"{row.where()}: no test names this behaviour")
         for name in names:
