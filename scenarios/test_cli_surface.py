@@ -118,7 +118,7 @@ def test_json_of_node_commands(cli, node_dir, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(BASE + "---\n" + EPHEMERAL_NODEID)
     patch = tmp_path / "p.yaml"
-    patch.write_text(EPHEMERAL_NODEID)  # merges into the same document: nothing changes
+    patch.write_text(BASE)  # merges into the v1alpha1 document: nothing changes
     runs = {
         "boot": ["boot", "--config", cfg],
         "get": ["get", "volumestatus"],
