@@ -302,3 +302,62 @@ def test_open_after_kill_9_recovers_the_leftovers(cli, node_dir, tmp_path):
     cryptnode.Node.open(node_dir).close()
     assert node_leftovers(str(node_dir)) == {"loop devices": [], "mounts": [],
                                              "swtpm processes": []}
+
+
+@pytest.mark.parametrize("version,served_by_machined", [("1.12.11", False), ("1.13.0", True)])
+def test_maintenance_apply_config_modes_per_release(node_factory, version, served_by_machined):
+    """maintenance_apply_by_machined: up to 1.12 the maintenance server takes only try, reboot
+    and auto and wraps parse errors ("failed to parse config: ..."); from 1.13 machined serves
+    maintenance mode: every mode is accepted and a parse error comes back as it is."""
+    node = node_factory(talos_version=version)
+    node.boot()
+    assert node.maintenance
+    with pytest.raises(cryptnode.Error) as e:
+        node.apply_config("version: v1alpha1\nmachine: [\n", insecure=True)
+    assert str(e.value).startswith("failed to parse config: ") != served_by_machined, e.value
+    if not served_by_machined:
+        with pytest.raises(cryptnode.UnsupportedError) as e:
+            node.apply_config(STATE_EPHEMERAL_NODEID, mode="staged", insecure=True)
+        assert str(e.value) == ("apply configuration --mode='staged' is not supported in "
+                                "maintenance mode")
+        assert node.maintenance
+        return
+    node.apply_config(STATE_EPHEMERAL_NODEID, mode="staged", insecure=True)
+    assert not node.maintenance
+    assert node.volume_status("STATE").phase == "ready"
+    assert node.volume_status("EPHEMERAL").encryption_provider == "luks2"
+
+
+def gpt_labels(image):
+    import subprocess
+    out = subprocess.run(["sfdisk", "--json", image], capture_output=True, text=True, check=True)
+    return [p.get("name") for p in json.loads(out.stdout)["partitiontable"]["partitions"]]
+
+
+def test_reset_deletes_the_wiped_partitions_gpt_entry(node):
+    """reset_drops_partition (internal/pkg/partition/wipe.go, 1.12): the wiped volume's GPT entry
+    is deleted; the next boot provisions the partition again."""
+    node.boot(config=config(volume_config("EPHEMERAL", keys=[node_id()])))
+    image = os.path.join(node.path, "disks", "system.img")
+    node.reset(system_labels_to_wipe=["EPHEMERAL"])  # --reboot=false: powered off
+    labels = gpt_labels(image)
+    assert "EPHEMERAL" not in labels and "STATE" in labels and "META" in labels, labels
+    node.boot(config=config(volume_config("EPHEMERAL", keys=[node_id()])))
+    assert "EPHEMERAL" in gpt_labels(image)
+    assert node.volume_status("EPHEMERAL").phase == "ready"
+
+
+def test_encrypted_volume_is_mapped_as_luks2_volume_id(node):
+    """mapper_name_volume_id (volumes/encrypt.go, 1.12): the mapping is luks2-<volume id>; the
+    mount location is the mapped device (a dm-N of that name, or the userspace backend's loop
+    device over run/mapper/<name>)."""
+    node.boot(config=config(volume_config("EPHEMERAL", keys=[node_id()]),
+                            user_volume_config("data", keys=[node_id()])))
+    for vid in ("EPHEMERAL", "u-data"):
+        dev = node.volume_status(vid).mount_location
+        if dev.startswith("/dev/dm-"):
+            with open(f"/sys/block/{os.path.basename(dev)}/dm/name") as f:
+                name = f.read().strip()
+        else:
+            name = os.path.basename(loop_devices()[dev])
+        assert name == f"luks2-{vid}", (vid, dev, name)

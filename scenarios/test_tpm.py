@@ -255,3 +255,36 @@ def test_damaged_token_is_an_error_on_that_slot_only(node_factory, damage):
     assert st.encryption_failed_syncs[0].startswith(
         "error updating key slot 0 *keys.TPMKeyHandler: "), st.encryption_failed_syncs
     assert node.read_file("EPHEMERAL", "data.bin") == DATA
+
+
+@pytest.mark.parametrize("version,expect", [("1.13.7", "failed"), ("1.13.8", "ready")])
+def test_tpm_user_volume_at_first_boot_on_1_13(node_factory, version, expect):
+    """talos#13827 on release-1.13: the start-the-world fix (fc757545c) is in 1.13.8, not in
+    1.13.0-1.13.7 although 1.12.11 has it."""
+    test_tpm_user_volume_at_first_boot_per_release(node_factory, version, expect)
+
+
+@pytest.mark.parametrize("version,loops", [("1.8.0", True), ("1.8.1", False)])
+def test_no_tpm_tpm_and_static_keys_on_1_8(node_factory, version, loops):
+    """talos#9415 (open_handles_open_volume): on a machine without a TPM, TPM + static keys; the
+    static key opens, the TPM slot's sync fails (fatal before 1.9) and leaves the volume mapped.
+    1.8.0 runs luksOpen again on the open mapping at every retry ("mapped device is still in
+    use"); from 1.8.1 an open volume is only re-synced, so the retry fails on the TPM slot."""
+    no_tpm = "open /dev/tpm0: no such file or directory"
+    node = node_factory(tpm=False, talos_version=version)
+    keys = [c.tpm(slot=0), c.static("fallback", slot=1)]
+    node.boot(config=c.config(base=c.machine(systemDiskEncryption={
+        "state": {"keys": [c.node_id(slot=0)]}, "ephemeral": {"keys": keys}})))
+    st = status(node, "EPHEMERAL")
+    assert st.phase == "failed" and st.error_message == (
+        "error formatting and encrypting volume: " + no_tpm)
+    node.advance(30)  # opens with the static key; the TPM slot's sync fails the open
+    st = status(node, "EPHEMERAL")
+    assert st.phase == "failed" and "error adding key slot 0 *keys.TPMKeyHandler: " + no_tpm \
+        in st.error_message, st.error_message
+    node.advance(30)
+    st = status(node, "EPHEMERAL")
+    assert st.phase == "failed"
+    assert ("mapped device is still in use" in st.error_message) == loops, st.error_message
+    if not loops:
+        assert "error adding key slot 0 *keys.TPMKeyHandler: " + no_tpm in st.error_message

@@ -76,10 +76,12 @@ void init_node(py::module_& m) {
       .def_readwrite("layout", &NodeSettings::layout)
       .def_readwrite("trusted_ca_pem", &NodeSettings::trusted_ca_pem)
       .def_readwrite("uki_vendor", &NodeSettings::uki_vendor)
-      .def("add_disk",
-           [](NodeSettings& s, const std::string& name, uint64_t size) {
-             s.disks.push_back({name, size, ""});
-           })
+      .def(
+          "add_disk",
+          [](NodeSettings& s, const std::string& name, uint64_t size) {
+            s.disks.push_back({name, size, ""});
+          },
+          py::arg("name"), py::arg("size"))
       .def_property_readonly("disks",
                              [](const NodeSettings& s) {
                                py::list out;
@@ -145,21 +147,25 @@ void init_node(py::module_& m) {
       .def("volume_status", &Node::volume_status, py::arg("id"))
       .def("volumes", &Node::volumes)
       .def("devices", &Node::devices)
-      .def("write_file",
-           [](Node& n, const std::string& volume, const std::string& path, const py::bytes& data) {
-             std::string bytes = data;
-             py::gil_scoped_release release;
-             n.write_file(volume, path, bytes);
-           })
-      .def("read_file",
-           [](const Node& n, const std::string& volume, const std::string& path) {
-             std::string bytes;
-             {
-               py::gil_scoped_release release;
-               bytes = n.read_file(volume, path);
-             }
-             return py::bytes(bytes);
-           })
+      .def(
+          "write_file",
+          [](Node& n, const std::string& volume, const std::string& path, const py::bytes& data) {
+            std::string bytes = data;
+            py::gil_scoped_release release;
+            n.write_file(volume, path, bytes);
+          },
+          py::arg("volume"), py::arg("path"), py::arg("data"))
+      .def(
+          "read_file",
+          [](const Node& n, const std::string& volume, const std::string& path) {
+            std::string bytes;
+            {
+              py::gil_scoped_release release;
+              bytes = n.read_file(volume, path);
+            }
+            return py::bytes(bytes);
+          },
+          py::arg("volume"), py::arg("path"))
       .def("luks_dump", &Node::luks_dump, py::arg("volume"), nogil)
       .def("meta", &Node::meta, nogil)
       .def("meta_write", &Node::meta_write, py::arg("tag"), py::arg("value"), nogil)

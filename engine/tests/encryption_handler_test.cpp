@@ -483,3 +483,31 @@ TEST(EncryptionHandler, BeforeTalos19AFailedSyncFailsTheOpen) {
                  "error adding key slot 1 *keys.TPMKeyHandler: TPM is not available on this node");
   }
 }
+
+TEST(EncryptionHandler, RejectedKeyFallsBackOn180AndFrom190Only) {
+  // open_tries_every_keyslot: 1.8.0 ran luksOpen inside tryHandlers, 1.8.1 moved it out (the
+  // first key a handler returns is used), 1.9.0 tries every key again (talos#8100).
+  const auto on_disk = spec(static_key(0, "old") + static_key(1, "fallback"));
+  const auto configured = spec(static_key(0, "new") + static_key(1, "fallback"));
+  auto open_on = [&](const char* v) {
+    ScratchFile img(kSize);
+    Handler(on_disk, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix())
+        .format_and_encrypt(img.path());
+    return Handler(configured, "EPHEMERAL", sources(), luks2::Pbkdf::kFast, Env::posix(),
+                   versions::Version::parse(v))
+        .open(img.path())
+        .slot;
+  };
+  EXPECT_EQ(open_on("1.8.0"), 1);
+  for (const char* v : {"1.8.1", "1.8.4"}) {
+    try {
+      open_on(v);
+      ADD_FAILURE() << v;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Code::kKeyRejected) << v;
+      EXPECT_NE(std::string(e.what()).find("encryption key rejected"), std::string::npos)
+          << v << ": " << e.what();
+    }
+  }
+  EXPECT_EQ(open_on("1.9.0"), 1);
+}

@@ -184,7 +184,8 @@ def add_gen(sub) -> None:
     g = _command(gsub, "config", "a minimal machine config (a v1alpha1 document) on stdout, to "
                  "which VolumeConfig documents are appended or patched",
                  "cryptnode gen config > worker.yaml")
-    g.add_argument("--type", default="worker", choices=["worker", "controlplane"])
+    g.add_argument("--type", default="worker", choices=["worker", "controlplane"],
+                   help="machine.type of the generated config (default worker)")
     g.set_defaults(func=_gen_config)
 
 
@@ -272,17 +273,22 @@ def add_node(sub) -> None:
     nsub = p.add_subparsers(dest="node_cmd", required=True, metavar="COMMAND")
     c = _command(nsub, "create", "a node directory with node.json and sparse disk images",
                  "cryptnode node create ./node1 --disk 2GiB --disk 1GiB --talos-version 1.14")
-    c.add_argument("dir")
+    c.add_argument("dir", help="the node directory to create (must not exist or be empty)")
     c.add_argument("--uuid", help="SMBIOS system UUID (default: random)")
     c.add_argument("--disk", action="append", metavar="SIZE",
                    help="a disk size (repeat; the first is the system disk; default 1GiB 512MiB)")
     add_bool(c, "--tpm", True, "a TPM (swtpm)")
     add_bool(c, "--secure-boot", True, "UEFI Secure Boot enabled")
-    c.add_argument("--pbkdf", choices=["fast", "production"], default="fast")
+    c.add_argument("--pbkdf", choices=["fast", "production"], default="fast",
+                   help="keyslot KDF: fast (argon2id at its minimum cost, for tests) or "
+                        "production (cryptsetup's benchmarked default, as Talos) (default fast)")
     c.add_argument("--talos-version", default="1.12", metavar="VERSION",
                    help="a Talos release: 1.12.0 ... 1.12.11, 1.13.x, 1.14.x, or a bare minor "
                         "(the newest patch); `cryptnode versions` lists them (default 1.12)")
-    c.add_argument("--backend", choices=["auto", "kernel", "userspace"], default="auto")
+    c.add_argument("--backend", choices=["auto", "kernel", "userspace"], default="auto",
+                   help="how LUKS volumes are mapped: kernel dm-crypt, userspace (FUSE + "
+                        "AES-XTS), or auto (kernel when the host has device-mapper) "
+                        "(default auto)")
     c.add_argument("--layout", choices=["compact", "talos"], default="compact",
                    help="partition sizes: compact (small, for tests) or talos (Talos' own)")
     c.add_argument("--trusted-ca", action="append", metavar="FILE",
@@ -540,7 +546,8 @@ def add_node_ops(sub) -> None:
                  parents=[NODE, OUTPUT])
     a.add_argument("-f", "--file", required=True, help="machine config YAML (- for stdin)")
     a.add_argument("--mode", default="auto",
-                   choices=["auto", "reboot", "no-reboot", "staged", "try"])
+                   choices=["auto", "reboot", "no-reboot", "staged", "try"],
+                   help="talosctl's apply mode (default auto; reboot is refused from Talos 1.14)")
     add_bool(a, "--insecure", False, "apply in maintenance mode")
     a.set_defaults(func=_remote("apply_config", config_b64=_config_arg, mode=lambda x: x.mode,
                                 insecure=lambda x: x.insecure))
@@ -548,11 +555,13 @@ def add_node_ops(sub) -> None:
                  "active config, then apply-config in --mode",
                  "cryptnode -n ./node1 patch mc --patch @rotate.yaml --mode=no-reboot",
                  parents=[NODE, OUTPUT])
-    p.add_argument("resource", choices=["mc", "machineconfig", "machineconfigs"])
+    p.add_argument("resource", choices=["mc", "machineconfig", "machineconfigs"],
+                   help="the resource to patch: the machine config")
     p.add_argument("--patch", required=True, metavar="@FILE",
                    help="the patch: @FILE (- or @- for stdin), as talosctl takes it")
     p.add_argument("--mode", default="auto",
-                   choices=["auto", "reboot", "no-reboot", "staged", "try"])
+                   choices=["auto", "reboot", "no-reboot", "staged", "try"],
+                   help="how the patched config is applied, as apply-config --mode (default auto)")
     p.set_defaults(func=_remote("patch_config", config_b64=_patch_arg, mode=lambda x: x.mode))
     u = _command(sub, "upgrade", "talosctl upgrade: reboot into another Talos release, disks kept",
                  "cryptnode -n ./node1 upgrade --to 1.12.9", parents=[NODE, OUTPUT])
@@ -570,11 +579,14 @@ def add_node_ops(sub) -> None:
                                 graceful=lambda x: x.graceful))
     g = _command(sub, "get", "get volumestatus | meta",
                  "cryptnode -n ./node1 get volumestatus -o yaml", parents=[NODE, OUTPUT])
-    g.add_argument("resource", choices=["volumestatus", "volumestatuses", "meta"])
+    g.add_argument("resource", choices=["volumestatus", "volumestatuses", "meta"],
+                   help="volumestatus: the node state and every VolumeStatus (Talos' field "
+                        "names); meta: the META partition's tags")
     g.set_defaults(func=lambda x: _remote("meta" if x.resource == "meta" else "status")(x))
     v = _command(sub, "advance", "move the node's virtual clock (retry ticks, try-mode rollback)",
                  "cryptnode -n ./node1 advance 30", parents=[NODE, OUTPUT])
-    v.add_argument("seconds", type=float)
+    v.add_argument("seconds", type=float,
+                   help="seconds of virtual time to pass (the retry ticker fires every 30)")
     v.set_defaults(func=_remote("advance", seconds=lambda x: x.seconds))
     c = _command(sub, "crash-at", "arm a fault point: the node loses power when it reaches it",
                  "cryptnode -n ./node1 crash-at encryption.before_kill\n"
