@@ -53,3 +53,19 @@ format:
 
 clean:
 	rm -rf _build build dist bindings/python/cryptnode/_core*.so
+
+# Fuzzing (fuzz/README.md): clang + libFuzzer under ASan/UBSan in _build/fuzz, every target one
+# after the other; a crash, leak, OOM or timeout fails the run and is kept under
+# _build/fuzz/artifacts/<target>/. `make fuzz` gives each target FUZZ_SECONDS, `make fuzz-smoke`
+# builds them and runs each for FUZZ_SMOKE_SECONDS.
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+.PHONY: fuzz fuzz-smoke
+
+fuzz:
+	@scripts/setup --fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(JOBS) fuzz/run
+
+fuzz-smoke:
+	@scripts/setup --fuzz
+	FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) FUZZ_JOBS=$(JOBS) fuzz/run

@@ -166,7 +166,10 @@ class _Handler(socketserver.StreamRequestHandler):
         with server.busy:
             try:
                 req = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except RecursionError:  # nesting deeper than the interpreter's recursion limit
+                resp = _failure("InvalidArgument", "invalid_argument",
+                                "bad request: JSON nested too deeply")
+            except ValueError:  # JSONDecodeError, UnicodeDecodeError, an integer too long
                 resp = _failure("InvalidArgument", "invalid_argument", "bad request: not JSON")
             else:
                 op = req.get("op") if isinstance(req, dict) else None
