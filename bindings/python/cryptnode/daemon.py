@@ -31,7 +31,22 @@ from typing import Any, Callable, Dict, Optional
 from .node import Node
 from .volume_status import to_talos
 
-REQUEST_TIMEOUT = 10.0  # seconds a client has to send its request line
+
+def _request_timeout() -> float:
+    """Seconds a client has to send its request line: 10, or CRYPTNODE_REQUEST_TIMEOUT (tests that
+    wait out the deadline use a short one)."""
+    text = os.environ.get("CRYPTNODE_REQUEST_TIMEOUT", "")
+    try:
+        value = float(text) if text else 10.0
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise ValueError(f"CRYPTNODE_REQUEST_TIMEOUT={text!r} is not a number of seconds "
+                         "in (0, 3600]")
+    return value
+
+
+REQUEST_TIMEOUT = _request_timeout()
 MAX_REQUEST = 16 << 20  # a 4 MiB config, base64-encoded, with room to spare
 
 

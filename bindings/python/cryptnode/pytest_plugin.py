@@ -10,6 +10,11 @@ entry point of the installed package).
   THIS session: new since the session started, and beneath this session's temporary directories
   (tmp_path, where the fixtures make nodes) or those of a session that ran this one; what other
   suites or concurrent sessions make elsewhere is theirs. fusectl is never a leftover.
+  Under pytest-xdist each worker checks what lies beneath its own directory (pytest-N/popen-gwX,
+  where its fixtures make nodes), never another worker's nodes, and hands its findings to the
+  controller, which fails the run and names the worker; the controller then checks the whole
+  session once every worker is done. A session started by a test of a worker (PYTEST_XDIST_WORKER
+  is inherited) is confined to that worker's directory the same way.
 
 State lives in config.stash, not in module globals: several sessions (pytester, xdist) can share
 one interpreter."""
@@ -34,6 +39,8 @@ MARKERS = {
 }
 
 SNAPSHOT = pytest.StashKey[Dict[str, Dict[str, str]]]()
+WORKER_LEAKS = pytest.StashKey[list]()  # the controller: what workers' leak checks found
+_WORKER_OUTPUT = "cryptnode_leaks"  # the key of a worker's finding in xdist's workeroutput
 
 
 def pytest_configure(config):
@@ -54,6 +61,8 @@ def snapshot() -> Dict[str, Dict[str, str]]:
 
 # A pytest session's base temporary directory, anywhere in a path or a command line.
 _SESSION_DIR = re.compile(r"((?:/[^/\s=]+)*/pytest-of-[^/\s]+/pytest-\d+)(?=/|\s|$)")
+# An xdist worker's directory in a session's: pytest-N/popen-gwX (xdist's workermanage.py).
+_WORKER_DIR = re.compile(r"/pytest-of-[^/\s]+/pytest-\d+/popen-(gw\d+)(?=/|\s|$)")
 
 
 def _session_pid(where: str) -> Optional[int]:
@@ -84,21 +93,38 @@ def _family() -> Set[int]:
     return pids
 
 
-def _ours(where: str, family: Set[int]) -> bool:
+def _worker_of(where: str) -> Optional[str]:
+    """The xdist worker ("gw0") whose directory `where` lies in, innermost session first; None
+    when it is in no worker's directory."""
+    session = list(_SESSION_DIR.finditer(where))
+    if not session:
+        return None
+    start = session[-1].start()
+    m = _WORKER_DIR.search(where, start)
+    return m.group(1) if m and m.start() <= session[-1].end() else None
+
+
+def _ours(where: str, family: Set[int], worker: Optional[str] = None) -> bool:
     """Ours when it lies in a pytest session's temporary directory and that session is this
     process or one of its ancestors. Loop devices, mounts and swtpm processes elsewhere (another
-    suite's /tmp/..., another user's nodes) are not this session's."""
-    return _session_pid(where) in family
+    suite's /tmp/..., another user's nodes) are not this session's. Inside an xdist worker
+    (`worker` = its PYTEST_XDIST_WORKER), what lies in another worker's directory is that
+    worker's."""
+    if _session_pid(where) not in family:
+        return False
+    owner = _worker_of(where)
+    return worker is None or owner is None or owner == worker
 
 
 def leftovers(before: Dict[str, Dict[str, str]],
               after: Dict[str, Dict[str, str]]) -> Dict[str, list]:
-    """What appeared since `before` and belongs to this session."""
+    """What appeared since `before` and belongs to this session (to this xdist worker, in one)."""
     family = _family()
+    worker = os.environ.get("PYTEST_XDIST_WORKER") or None
     out = {}
     for kind, items in after.items():
         new = sorted(k for k, where in items.items()
-                     if k not in before.get(kind, {}) and _ours(where, family))
+                     if k not in before.get(kind, {}) and _ours(where, family, worker))
         if new:
             out[kind] = new
     return out
@@ -129,21 +155,41 @@ def _describe(leaks: Dict[str, list]) -> str:
 
 def pytest_sessionstart(session):
     session.config.stash[SNAPSHOT] = snapshot()
+    session.config.stash[WORKER_LEAKS] = []
 
 
 def pytest_sessionfinish(session, exitstatus):
     before = session.config.stash.get(SNAPSHOT, None)
-    if before is None or hasattr(session.config, "workerinput"):
-        return  # xdist workers: the controller checks
+    if before is None:
+        return
     leaks = settled_leftovers(before)
+    if hasattr(session.config, "workeroutput"):
+        # An xdist worker: its own directory only; the controller reports and fails the run.
+        if leaks:
+            session.config.workeroutput[_WORKER_OUTPUT] = _describe(leaks)
+        return
+    found = list(session.config.stash.get(WORKER_LEAKS, []))
     if leaks:
+        found.append("left behind after the session: " + _describe(leaks))
+    if found:
         tr = session.config.pluginmanager.get_plugin("terminalreporter")
-        text = "cryptnode leak check: left behind after the session: " + _describe(leaks)
-        if tr:
-            tr.write_line(text, red=True)
-        else:
-            print(text)
+        for line in found:
+            text = "cryptnode leak check: " + line
+            if tr:
+                tr.write_line(text, red=True)
+            else:
+                print(text)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist's controller: a worker finished; keep what its leak check found."""
+    text = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT)
+    if text:
+        worker = node.workerinput.get("workerid", "?") if hasattr(node, "workerinput") else "?"
+        node.config.stash.setdefault(WORKER_LEAKS, []).append(
+            f"left behind by xdist worker {worker}: {text}")
 
 
 # --- node fixtures ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/luks2.h"
+#include "kdf_slots.h"
 
 namespace cryptnode::luks2 {
 
@@ -170,6 +171,7 @@ Device Device::format(const std::string& path, int slot, const Secret& passphras
   set_pbkdf(d.cd_, o.pbkdf);
   crypt_params_luks2 params{};
   params.sector_size = o.sector_size ? o.sector_size : 512;
+  auto kdf = KdfSlot::acquire();  // the PBKDF benchmark and the first keyslot's KDF
   int r = crypt_format(d.cd_, CRYPT_LUKS2, cipher.c_str(), mode.c_str(), nullptr, nullptr, bits / 8,
                        &params);
   if (r < 0) throw_errno(path + ": luksFormat", -r);
@@ -184,6 +186,7 @@ Device Device::format(const std::string& path, int slot, const Secret& passphras
 
 void Device::add_key(int slot, const Secret& existing, const Secret& passphrase, Pbkdf pbkdf) {
   set_pbkdf(cd_, pbkdf);
+  auto kdf = KdfSlot::acquire();
   int r = crypt_keyslot_add_by_passphrase(cd_, slot, existing.view().data(), existing.size(),
                                           passphrase.view().data(), passphrase.size());
   if (r == -EPERM) throw Error(Code::kKeyRejected, kKeyRejected);
@@ -191,6 +194,7 @@ void Device::add_key(int slot, const Secret& existing, const Secret& passphrase,
 }
 
 bool Device::check_key(int slot, const Secret& passphrase) {
+  auto kdf = KdfSlot::acquire();
   int r = crypt_activate_by_passphrase(cd_, nullptr, slot, passphrase.view().data(),
                                        passphrase.size(), 0);
   if (r >= 0) return true;
@@ -249,6 +253,7 @@ std::map<int, std::string> Device::tokens() {
 Secret Device::volume_key(int slot, const Secret& passphrase) {
   size_t size = static_cast<size_t>(crypt_get_volume_key_size(cd_));
   Secret vk(size);
+  auto kdf = KdfSlot::acquire();
   int r = crypt_volume_key_get(cd_, slot, reinterpret_cast<char*>(vk.data()), &size,
                                passphrase.view().data(), passphrase.size());
   if (r == -EPERM || r == -ENOENT) throw Error(Code::kKeyRejected, kKeyRejected);
@@ -304,6 +309,7 @@ void Device::activate(const std::string& name, int slot, const Secret& passphras
   }
   if (o.allow_discards) flags |= CRYPT_ACTIVATE_ALLOW_DISCARDS;
   if (o.read_only) flags |= CRYPT_ACTIVATE_READONLY;
+  auto kdf = KdfSlot::acquire();
   int r = crypt_activate_by_passphrase(cd_, name.c_str(), slot, passphrase.view().data(),
                                        passphrase.size(), flags);
   if (r == -EPERM || r == -ENOENT) throw Error(Code::kKeyRejected, kKeyRejected);
