@@ -173,5 +173,6 @@ void init_node(py::module_& m) {
       .def("active_config", &Node::active_config)
       .def("events", &Node::events)
       .def("set_firmware", &Node::set_firmware, py::arg("secure_boot"), py::arg("setup_mode"))
-      .def("clear_tpm", &Node::clear_tpm);
+      .def("clear_tpm", &Node::clear_tpm)
+      .def("set_tpm_latency", &Node::set_tpm_latency, py::arg("seconds"));
 }

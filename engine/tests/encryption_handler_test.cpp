@@ -511,3 +511,126 @@ TEST(EncryptionHandler, RejectedKeyFallsBackOn180AndFrom190Only) {
   }
   EXPECT_EQ(open_on("1.9.0"), 1);
 }
+
+// keyHandlerTimeout (talos#13056): a slow TPM against the virtual clock. The fake TPM handler
+// stands for the PCR-11-locked seal/unseal: it answers `latency_ms` of the clock later.
+namespace {
+
+class ClockEnv final : public EnvWrapper {
+ public:
+  ClockEnv() : EnvWrapper(Env::posix()) {}
+  Clock& clock() override { return clock_; }
+  VirtualClock clock_;
+};
+
+class SlowTpm final : public keys::KeyHandler {
+ public:
+  SlowTpm(int slot, VirtualClock& clock, const int64_t& latency_ms)
+      : slot_(slot), clock_(clock), latency_ms_(latency_ms) {}
+  int slot() const override { return slot_; }
+  config::KeyType type() const override { return config::KeyType::kTPM; }
+  std::string go_type() const override { return "*keys.TPMKeyHandler"; }
+  keys::NewKey new_key() override {
+    clock_.advance_ms(latency_ms_);
+    return {Secret(std::string("sealed-by-the-tpm")), std::nullopt};
+  }
+  Secret get_key(const std::optional<std::string>&) override {
+    clock_.advance_ms(latency_ms_);
+    return Secret(std::string("sealed-by-the-tpm"));
+  }
+
+ private:
+  int slot_;
+  VirtualClock& clock_;
+  const int64_t& latency_ms_;
+};
+
+struct SlowTpmCase {
+  ClockEnv env;
+  int64_t latency_ms = 0;
+  KeySources src = sources();
+  SlowTpmCase() {
+    src.tpm = [this](const config::EncryptionKey& k) {
+      return std::make_unique<SlowTpm>(k.slot, env.clock_, latency_ms);
+    };
+  }
+  Handler handler(const std::string& keys, const char* version) {
+    return Handler(spec(keys), "EPHEMERAL", src, luks2::Pbkdf::kFast, env,
+                   versions::Version::parse(version));
+  }
+};
+
+std::string tpm_key(int slot) {
+  return "    - slot: " + std::to_string(slot) + "\n      tpm: {}\n";
+}
+
+constexpr const char* kUnlockPcr11 =
+    "failed to unlock PCR 11: remove finalizer rate limited: context deadline exceeded";
+
+std::string no_handlers(const std::string& err) {
+  return "no handlers available to get encryption keys from: 1 error occurred:\n\t* " + err +
+         "\n\n";
+}
+
+}  // namespace
+
+TEST(EncryptionHandler, SlowTpmUnsealBefore1127FailsOnThePcrUnlock) {
+  ScratchFile img(kSize);
+  SlowTpmCase c;
+  c.handler(tpm_key(0), "1.12.6").format_and_encrypt(img.path());
+  c.latency_ms = 9999;  // within 10 s: fine
+  EXPECT_EQ(c.handler(tpm_key(0), "1.12.6").open(img.path()).slot, 0);
+  c.latency_ms = 15000;
+  try {
+    c.handler(tpm_key(0), "1.12.6").open(img.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Code::kKeyRejected);
+    EXPECT_EQ(std::string(e.what()), no_handlers(kUnlockPcr11));
+  }
+  // The next key opens it (tryHandlers goes on; each key has its own deadline).
+  ScratchFile two(kSize);
+  c.latency_ms = 0;
+  c.handler(tpm_key(0) + static_key(1, "s"), "1.12.6").format_and_encrypt(two.path());
+  c.latency_ms = 15000;
+  OpenResult r = c.handler(tpm_key(0) + static_key(1, "s"), "1.12.6").open(two.path());
+  EXPECT_EQ(r.slot, 1);
+  // syncKeys runs without the per-key deadline: the TPM slot is valid and left alone.
+  EXPECT_TRUE(r.failed_syncs.empty());
+}
+
+TEST(EncryptionHandler, SlowTpmUnsealFrom1127Has20Seconds) {
+  ScratchFile img(kSize);
+  SlowTpmCase c;
+  c.handler(tpm_key(0), "1.12.7").format_and_encrypt(img.path());
+  c.latency_ms = 15000;
+  EXPECT_EQ(c.handler(tpm_key(0), "1.12.7").open(img.path()).slot, 0);
+  EXPECT_EQ(c.handler(tpm_key(0), "1.14.0").open(img.path()).slot, 0);
+  // Past 20 s the finalizer is still removed (detached), but luksOpen runs under the expired
+  // context.
+  c.latency_ms = 20000;
+  try {
+    c.handler(tpm_key(0), "1.12.7").open(img.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              no_handlers("failed to call cryptsetup: context deadline exceeded"));
+  }
+}
+
+TEST(EncryptionHandler, SlowTpmSealBefore1127FailsTheFormat) {
+  ScratchFile img(kSize);
+  SlowTpmCase c;
+  c.latency_ms = 12000;
+  try {
+    c.handler(tpm_key(0), "1.12.6").format_and_encrypt(img.path());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), no_handlers(kUnlockPcr11));
+  }
+  // From 1.12.7 nothing after the seal runs under the key's context.
+  c.latency_ms = 25000;
+  c.handler(tpm_key(0), "1.12.7").format_and_encrypt(img.path());
+  c.latency_ms = 0;
+  EXPECT_EQ(c.handler(tpm_key(0), "1.12.7").open(img.path()).slot, 0);
+}

@@ -18,12 +18,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["Bug", "CATALOGUE", "bug", "markdown_table", "scenarios_dir", "run", "TPM_PENDING"]
-
-# The reason a TPM scenario gives while the node has no TPM keys (swtpm per node, measured boot,
-# `tpm: {}` keys are being wired in); each TPM scenario below is skipped with it until then.
-TPM_PENDING = "TPM keys not wired into the node yet"
-KMS_TLS_PENDING = "KMS over TLS (TrustedRootsConfig for the KMS client) not in this build yet"
+__all__ = ["Bug", "CATALOGUE", "bug", "markdown_table", "scenarios_dir", "run"]
 
 
 @dataclass(frozen=True)
@@ -56,10 +51,12 @@ CATALOGUE: List[Bug] = [
         affected=("1.8.4",), fixed=("1.9.0",), rules=("failed_syncs_non_fatal",),
         links=("siderolabs/talos#9820", "PR #9830", "fc3b31575")),
     Bug("talos#8100", "no fallback to the next key when the first one fails",
-        "1.8.1-1.8.4 (a rejected key); reported on 1.6.0 with TPM", "1.9.0",
-        "test_talos_8100_key_fallback.py",
-        "\"error opening encrypted volume: encryption key rejected\" although another "
-        "configured key opens the volume; from 1.9.0 the next key opens it",
+        "1.8.1-1.8.4 (a rejected key; a failed TPM key through talos#9820); reported on 1.6.0 "
+        "with TPM", "1.9.0", "test_talos_8100_key_fallback.py",
+        "\"error opening encrypted volume: encryption key rejected\" (a TPM key whose PCR 7 "
+        "changed: \"error opening encrypted volume: error updating key slot 0 "
+        "*keys.TPMKeyHandler: ...\") although another configured key opens the volume; from "
+        "1.9.0 the next key opens it",
         affected=("1.8.4",), fixed=("1.9.0",), rules=("open_tries_every_keyslot",),
         links=("siderolabs/talos#8100", "PR #9830", "fc3b31575", "4d279c65f")),
     Bug("talos#13343", "keyslots added by hand (cryptsetup luksAddKey) are removed",
@@ -93,11 +90,15 @@ CATALOGUE: List[Bug] = [
              "sequence tears the volumes down, which the simulated node has not",
         rules=("close_by_mapper_name", "mapper_name_volume_id"),
         links=("siderolabs/talos#11725", "PR #11181", "037801f5f", "260d1bc9a", "cc768037f")),
-    Bug("talos#10542", "a KMS behind a self-signed certificate cannot unlock STATE",
-        "every release", "-", "test_talos_10542_kms_self_signed.py",
-        "STATE stays locked: the KMS certificate is signed by an unknown authority, and the "
-        "TrustedRootsConfig that would trust it lives in the machine config, inside STATE",
-        skip=KMS_TLS_PENDING, links=("siderolabs/talos#10542", "siderolabs/omni#991")),
+    Bug("talos#10542", "a KMS behind a private CA cannot unlock STATE",
+        "every release (by design)", "-", "test_talos_10542_kms_self_signed.py",
+        "STATE failed at the first reboot: \"error opening encrypted volume: no handlers "
+        "available to get encryption keys from: ... tls: failed to verify certificate: x509: "
+        "certificate signed by unknown authority\"; the TrustedRootsConfig that trusts the CA "
+        "lives in the machine config, inside STATE. A CA in the OS bundle opens it",
+        affected=("1.9.0", "1.12.11"),
+        links=("siderolabs/talos#10542", "PR #10562", "857779b90", "8d6884a8e",
+               "siderolabs/omni#991")),
     Bug("go-blockdevice#156", "header validation rejects argon2i keyslots of Talos < 1.3",
         "1.12.7-1.12.8, 1.13.0-1.13.4", "1.12.9, 1.13.5", "test_go_blockdevice_156_argon2i.py",
         "\"error opening encrypted volume: ... LUKS2 header validation error: keyslot 0 has "
@@ -123,35 +124,37 @@ CATALOGUE: List[Bug] = [
         "in use\"", "1.8.0", "1.8.1, 1.9.0", "test_talos_9415_tpm_static_fallback.py",
         "the first open fails syncing the TPM slot and leaves the volume mapped; every retry "
         "then fails \"mapped device is still in use\"",
-        affected=("1.8.0",), fixed=("1.8.1", "1.9.0"), tpm=True, skip=TPM_PENDING,
+        affected=("1.8.0",), fixed=("1.8.1", "1.9.0"), tpm=True,
         rules=("open_handles_open_volume",),
         links=("siderolabs/talos#9415", "PR #9442", "4d279c65f", "0a2b4556c")),
     Bug("talos#8995", "a TPM key enrolled while SecureBoot is off",
         "before 1.8.0 (1.7.5, 1.6.7)", "1.8.0 (1.7.6, 1.6.8)",
         "test_talos_8995_secureboot_on_enroll.py",
-        "with checkSecurebootStatusOnEnroll: true the enrolment fails while SecureBoot is off "
-        "(before: no such option, the key was sealed anyway)",
-        fixed=("1.8.0",), tpm=True, skip=TPM_PENDING,
+        "before 1.8.0 the TPM key was sealed while SecureBoot was off, with no way to refuse; "
+        "from 1.8.0 checkSecurebootStatusOnEnroll: true fails the enrolment: \"failed to enroll "
+        "the TPM2 key, as SecureBoot is disabled (and checkSecurebootOnEnroll is enabled)\"",
+        fixed=("1.9.0", "1.12.11"), tpm=True,
         links=("siderolabs/talos#8995", "PR #9005", "cf5effabb", "d692ab106", "ddc690d73")),
     Bug("talos#13827", "PCR 11 locked before user-volume statuses exist",
         "1.12.0-1.12.10, 1.13.0-1.13.7", "1.12.11, 1.13.8", "test_talos_13827_pcr11_locked.py",
         "a TPM-keyed user volume fails: \"failed to lock PCR 11, as it is in the wrong state, a "
         "reboot might be required\"",
-        affected=("1.12.10",), fixed=("1.12.11",), tpm=True, skip=TPM_PENDING,
+        affected=("1.12.10", "1.13.7"), fixed=("1.12.11", "1.13.8"), tpm=True,
         rules=("stw_waits_for_volume_configs",),
         links=("siderolabs/talos#13827", "PR #13833", "1c6d69c01", "fc757545c")),
     Bug("talos#13056", "a TPM unseal slower than 10 s fails the volume",
-        "1.8.0-1.12.6", "1.12.7", "test_talos_13056_slow_tpm.py",
-        "\"remove finalizer rate limited: context deadline exceeded\" / the TPM key handler "
-        "times out after 10 s; from 1.12.7 each key handler gets 20 s",
-        affected=("1.12.6",), fixed=("1.12.7",), tpm=True, skip=TPM_PENDING,
+        "1.10.0-1.12.6", "1.12.7, 1.13.0", "test_talos_13056_slow_tpm.py",
+        "\"error opening encrypted volume: no handlers available to get encryption keys from: "
+        "... failed to unlock PCR 11: remove finalizer rate limited: context deadline "
+        "exceeded\"; from 1.12.7 each key handler gets 20 s and the TPM key opens the volume",
+        affected=("1.12.6",), fixed=("1.12.7", "1.13.0"), tpm=True,
         rules=("key_handler_timeout_20s",),
         links=("siderolabs/talos#13056", "PR #13059", "e16007b44")),
     Bug("talos#14410", "a TPM slot sealed against old PCR values is never re-enrolled",
         "every release (open upstream)", "-", "test_talos_14410_stale_tpm_slot.py",
         "after a PCR change the TPM slot stays in encryptionFailedSyncs at every boot; only "
         "removing and re-adding the key re-seals it",
-        affected=("1.12.11",), tpm=True, skip=TPM_PENDING,
+        affected=("1.12.11", "1.14.0"), tpm=True,
         links=("siderolabs/talos PR #14410 (open)",)),
 ]
 

@@ -205,6 +205,13 @@ class Node:
     def clear_tpm(self) -> None:
         self._core().clear_tpm()
 
+    def set_tpm_latency(self, seconds: float) -> None:
+        """A slow TPM (talos#13056): each seal and unseal advances the node's virtual clock by
+        `seconds` (0..3600), from the next power-on."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise TypeError(f"seconds must be a number, not {type(seconds).__name__}")
+        self._core().set_tpm_latency(float(seconds))
+
     # --- views ------------------------------------------------------------------------------
     @property
     def path(self) -> str:

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "cryptnode/engine/encryption_handler.h"
@@ -19,6 +20,62 @@ Error go_wrap(const Error& e, const std::string& prefix) {
 
 std::string multierror(const std::vector<std::string>& errs) {
   return config::format_multierror(errs);
+}
+
+// keyHandlerTimeout (internal/pkg/encryption/encryption.go): tryHandlers runs each key handler
+// under a context with this deadline; 10 s until 1.12.6, 20 s from 1.12.7 (e16007b44, talos#13056).
+// Nothing in a handler is cut short by it (a TPM unseal ignores the context); what runs after the
+// deadline under the same context fails:
+//  - until 1.12.6 the PCR 11 lock around a TPM seal/unseal removes its finalizer with that context
+//    (hardware.LockPCRStatus): the key handler fails even though the TPM answered;
+//  - from 1.12.7 the removal is detached (context.WithoutCancel), and the luksOpen of the open
+//    path (cryptsetup run with that context) is the first to see it.
+class KeyDeadline {
+ public:
+  KeyDeadline(Env& env, const versions::Version& v)
+      : clock_(env.clock()),
+        detached_unlock_(versions::applies(versions::Rule::kKeyHandlerTimeout20s, v)),
+        at_ms_(clock_.now_ms() + (detached_unlock_ ? 20000 : 10000)) {}
+
+  bool expired() { return clock_.now_ms() >= at_ms_; }
+
+  // After a TPM handler's call (NewKey/GetKey) returned or threw `err`: errors.Join(fnErr,
+  // "failed to unlock PCR 11: remove finalizer rate limited: context deadline exceeded") when the
+  // finalizer removal saw the expired deadline.
+  void after_tpm_call(const keys::KeyHandler& h, const std::string* err) {
+    if (h.type() != config::KeyType::kTPM || detached_unlock_ || !expired()) return;
+    std::string text = kUnlockPcr11;
+    if (err) text = *err + "\n" + text;
+    throw Error(Code::kTimeout, text);
+  }
+
+  // luksOpen under the key's context (go-blockdevice's runCommand: exec with the context).
+  void before_luks_open() {
+    if (expired())
+      throw Error(Code::kTimeout, "failed to call cryptsetup: context deadline exceeded");
+  }
+
+ private:
+  static constexpr const char* kUnlockPcr11 =
+      "failed to unlock PCR 11: remove finalizer rate limited: context deadline exceeded";
+  Clock& clock_;
+  bool detached_unlock_;
+  int64_t at_ms_;
+};
+
+// Calls `fn` (a handler's NewKey or GetKey) under `deadline`, as the PCR 11 lock sees it.
+template <typename Fn>
+auto under_deadline(KeyDeadline& deadline, const keys::KeyHandler& h, Fn&& fn) {
+  std::optional<decltype(fn())> r;
+  try {
+    r.emplace(fn());
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    deadline.after_tpm_call(h, &what);
+    throw;
+  }
+  deadline.after_tpm_call(h, nullptr);
+  return std::move(*r);
 }
 
 // A handler for a kind whose factory was not provided (e.g. TPM on a node without one): it fails
@@ -148,8 +205,9 @@ void Handler::format_and_encrypt(const std::string& device) {
   keys::KeyHandler* primary = nullptr;
   keys::NewKey key;
   for (auto& h : handlers_) {
+    KeyDeadline deadline(env_, version_);
     try {
-      key = h->new_key();
+      key = under_deadline(deadline, *h, [&] { return h->new_key(); });
       primary = h.get();
       break;
     } catch (const Error& e) {
@@ -189,16 +247,18 @@ OpenResult Handler::open(const std::string& device, const Activate& activate) {
   keys::KeyHandler* used = nullptr;
   Secret used_key;
   for (auto& h : handlers_) {
+    KeyDeadline deadline(env_, version_);
     Secret k;
     try {
       std::optional<std::string> token = read_token(dev, h->slot());
-      k = h->get_key(token);
+      k = under_deadline(deadline, *h, [&] { return h->get_key(token); });
     } catch (const Error& e) {
       errs.push_back(e.what());
       continue;
     }
     try {
       if (validate) luks2::validate_header(device, env_, reject_argon2i);
+      if (fallback) deadline.before_luks_open();  // 1.8.1-1.8.4: luksOpen ran outside it
       dev.test_key(h->slot(), k);
     } catch (const Error& e) {
       if (!fallback) throw;

@@ -112,8 +112,12 @@ const std::vector<RuleRow> kTable = {
      V(13, 0), V(13, 5), "go.mod (github.com/siderolabs/go-blockdevice/v2 v2.0.28)",
      "relaxed by 765f0a1dc (go-blockdevice#156)"},
     {Rule::kKeyHandlerTimeout20s, "key_handler_timeout_20s",
-     "each key handler gets 20 s (keyHandlerTimeout; before: 10 s)", V(12, 7), std::nullopt,
-     "internal/pkg/encryption/encryption.go", "e16007b44 (fixes #13056, PR #13059)"},
+     "each key handler gets 20 s (keyHandlerTimeout; before: 10 s) and the PCR 11 lock removes "
+     "its finalizer detached from that deadline (before: a TPM answering after 10 s failed the "
+     "key: \"failed to unlock PCR 11: remove finalizer rate limited: context deadline "
+     "exceeded\")",
+     V(12, 7), std::nullopt, "internal/pkg/encryption/encryption.go",
+     "e16007b44 (fixes #13056, PR #13059)"},
     {Rule::kStartTheWorldWaitsForVolumeConfigs, "stw_waits_for_volume_configs",
      "PCR extension (start the world) waits until every disk VolumeConfig has a VolumeStatus",
      V(12, 11), V(13, 0), "internal/app/machined/pkg/controllers/hardware/pcr_status.go",

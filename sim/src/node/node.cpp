@@ -348,6 +348,14 @@ void Node::set_firmware(bool secure_boot, bool setup_mode) {
   impl_->save_settings();
 }
 
+void Node::set_tpm_latency(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0 || seconds > 3600)
+    throw Error(Code::kInvalidArgument,
+                "set_tpm_latency: seconds must be a finite number within 0..3600");
+  impl_->settings.tpm_latency_ms = static_cast<int64_t>(std::round(seconds * 1000));
+  impl_->save_settings();
+}
+
 void Node::clear_tpm() {
   // Running: TPM2_Clear now (PCRs kept); off: the TPM state goes, new seeds at the next start.
   if (impl_->hw)

@@ -45,6 +45,8 @@ void NodeSettings::validate() const {
     bad("uki_vendor: \"" + uki_vendor + "\" must be letters, digits, '.', '_' or '-'");
   if (layout != "compact" && layout != "talos")
     bad("layout: \"" + layout + "\" is not one of compact, talos");
+  if (tpm_latency_ms < 0 || tpm_latency_ms > 3600 * 1000)
+    bad("tpm_latency_ms: " + std::to_string(tpm_latency_ms) + " is not within 0..3600000");
   for (size_t i = 0; i < trusted_ca_pem.size(); ++i)
     if (trusted_ca_pem[i].find("-----BEGIN CERTIFICATE-----") == std::string::npos)
       bad("trusted_ca_pem: entry " + std::to_string(i) +
@@ -67,6 +69,7 @@ std::string NodeSettings::to_json() const {
   j["layout"] = layout;
   j["uki_vendor"] = uki_vendor;
   j["trusted_ca_pem"] = trusted_ca_pem;
+  if (tpm_latency_ms) j["tpm_latency_ms"] = tpm_latency_ms;
   return j.dump(2) + "\n";
 }
 
@@ -91,6 +94,7 @@ NodeSettings NodeSettings::from_json(const std::string& text, const std::string&
     s.layout = j.value("layout", "compact");
     s.trusted_ca_pem = j.value("trusted_ca_pem", std::vector<std::string>{});
     s.uki_vendor = j.value("uki_vendor", std::string("siderolabs"));
+    s.tpm_latency_ms = j.value("tpm_latency_ms", int64_t{0});
   } catch (const nlohmann::json::exception& e) {
     throw Error(Code::kCorrupt, path + ": damaged node.json: " + e.what());
   }

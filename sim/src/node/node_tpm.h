@@ -24,12 +24,15 @@ class NodeTpm {
 
   void cut();  // power cut: swtpm SIGKILLed
   void extend_phase(std::string_view phase);
+  // Every seal and unseal runs inside `pcr11_lock`; a slow TPM (tpm_latency_ms) advances the
+  // node's virtual clock by its latency there, before the lock is released.
   tpm::TpmContext context(std::function<void(const std::function<void()>&)> pcr11_lock);
   // A new owner seed while running (TPM2_Clear): every sealed key stops unsealing.
   void clear();
 
  private:
   Env& env_;
+  int64_t latency_ms_;  // NodeSettings::tpm_latency_ms
   FirmwareSettings firmware_;
   Uki uki_;
   Swtpm swtpm_;

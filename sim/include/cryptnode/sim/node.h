@@ -90,6 +90,9 @@ class Node {
 
   void set_firmware(bool secure_boot, bool setup_mode);  // takes effect at next power-on
   void clear_tpm();
+  // A slow TPM (talos#13056): each seal and unseal advances the node's virtual clock by `seconds`
+  // (finite, 0..3600; kept in node.json). Takes effect at the next power-on.
+  void set_tpm_latency(double seconds);
 
   struct Impl;
 

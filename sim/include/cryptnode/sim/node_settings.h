@@ -31,6 +31,8 @@ struct NodeSettings {
   // Whose PCR signing key signs the node's UKIs (the booted release's PCR 11 policy). Official
   // releases share one key; another vendor's UKI does not unseal keys enrolled under the first.
   std::string uki_vendor = "siderolabs";
+  // A slow TPM: milliseconds of the node's virtual clock each seal or unseal takes (talos#13056).
+  int64_t tpm_latency_ms = 0;
 
   // Throws Error(kInvalidArgument) naming the setting and what is wrong.
   void validate() const;
