@@ -651,7 +651,10 @@ class PosixEnv final : public Env {
       if (name.rfind("loop", 0) != 0) continue;
       auto backing = read_file("/sys/block/" + name + "/loop/backing_file");
       if (!backing) continue;
-      std::string b = backing->substr(0, backing->find('\n'));
+      // sysfs ends the path with one newline; the path itself may hold more (a node directory
+      // named with a newline): only the last one is dropped.
+      std::string b = *backing;
+      if (!b.empty() && b.back() == '\n') b.pop_back();
       if (b.rfind(dir, 0) == 0) out.push_back("/dev/" + name);
     }
     return out;
