@@ -87,8 +87,10 @@ TEST(Secret, CopyAndMoveAssignmentWipeTheOldContents) {
   watch(t.data(), t.size());
   t = u;
   EXPECT_EQ(t.view(), "x");
-  if (g_released) EXPECT_TRUE(g_released_wiped);
-  else EXPECT_TRUE(all_zero(t.data() + 1, kPass.size() - 1));  // the buffer was reused
+  if (g_released)
+    EXPECT_TRUE(g_released_wiped);
+  else
+    EXPECT_TRUE(all_zero(t.data() + 1, kPass.size() - 1));  // the buffer was reused
 }
 
 TEST(Secret, MovedFromIsEmptyAndAppendWipesTheOutgrownBuffer) {

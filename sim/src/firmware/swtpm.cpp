@@ -115,7 +115,7 @@ void Swtpm::start() {
   po.output_file = log_file_;
   std::vector<std::string> argv = {"swtpm", "socket", "--tpm2"};
   if (state_dir_.find(',') == std::string::npos) {
-    argv.insert(argv.end(), {"--tpmstate", "dir=" + state_dir_});
+    argv.insert(argv.end(), {"--tpmstate", "dir=" + state_dir_ + ",mode=0600"});  // not 0640
   } else {
     po.env.push_back("TPM_PATH=" + state_dir_);  // swtpm splits option values at commas
   }
