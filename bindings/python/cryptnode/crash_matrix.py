@@ -172,10 +172,6 @@ def _first_boot_done(ctx: Ctx, node: Node) -> None:
     ready(node, "u-data", [0, 1], 0)
     assert tokens(node, "EPHEMERAL") == [1] and tokens(node, "u-data") == [0]
     writable(node, "EPHEMERAL", "u-data")
-    node.reboot()
-    ready(node, "EPHEMERAL", [0, 1], 0)
-    ready(node, "u-data", [0, 1], 0)
-    has(node, "u-data", "after.txt", b"after")
 
 
 def _udata_lost(ctx: Ctx, node: Node) -> None:

@@ -29,7 +29,9 @@ void SimEnv::arm_crash(const std::string& spec) {
     std::string known;
     for (const auto& p : fault_points()) known += (known.empty() ? "" : ", ") + std::string(p.name);
     throw Error(Code::kInvalidArgument,
-                "crash_at: unknown fault point \"" + point + "\" (known: " + known + ")");
+                "crash_at: unknown fault point \"" + point + "\"" +
+                    (hash == std::string::npos ? "" : " in \"" + spec + "\"") +
+                    " (known: " + known + ")");
   }
   armed_ = spec;
   armed_point_ = point;
