@@ -110,6 +110,9 @@ void Swtpm::start() {
   env_.make_dirs(state_dir_, 0700);
   env_.make_dirs(run_dir_, 0700);
   env_.remove(log_file_);
+  // swtpm opens its lock file 0640 whatever --tpmstate's mode says: made here, 0600, it keeps that.
+  env_.remove(state_dir_ + "/.lock");
+  env_.create_file_exclusive(state_dir_ + "/.lock", "", 0600);
 
   ProcessOptions po;
   po.output_file = log_file_;
