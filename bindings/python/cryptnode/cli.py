@@ -524,7 +524,7 @@ def _patch_arg(args) -> str:
 def _fault_point(args) -> str:
     from ._core import fault_points
     names = [n for n, _ in fault_points()]
-    if args.point not in names:
+    if args.point.split("#", 1)[0] not in names:  # "<point>#<N>": the Nth reach
         raise Failure(f"crash-at {args.point}: not a fault point (see `cryptnode fault-points`)")
     return args.point
 
@@ -717,8 +717,43 @@ def add_bugs(sub) -> None:
     p.set_defaults(func=_bugs)
 
 
+# --- crash matrix -----------------------------------------------------------------------------
+
+def _crash_matrix(args) -> int:
+    from . import crash_matrix
+    from .flows import unavailable_reason
+    why = unavailable_reason()
+    if why:
+        raise Failure(f"crash-matrix: {why}")
+    words = args.only or []
+
+    def only(row) -> bool:
+        return all(w in f"{row.flow} {row.point}" for w in words)
+
+    def progress(row) -> None:
+        print(f"{'ok' if row.ok else '!!'} {row.seconds:6.1f} s  {row.flow}: {row.point}",
+              file=sys.stderr, flush=True)
+
+    rows = crash_matrix.run(progress, only if words else None)
+    if not rows:
+        raise Failure(f"crash-matrix: no row matches --only {' '.join(words)}")
+    _emit([r.as_dict() for r in rows], args.output, lambda _: crash_matrix.table(rows))
+    return 0 if all(r.ok for r in rows) else EXIT_ERROR
+
+
+def add_crash_matrix(sub) -> None:
+    p = _command(sub, "crash-matrix", "cut the power at every fault point of a first boot, a key "
+                 "rotation, a reset and a STATE migration; check what the next boot does",
+                 "cryptnode crash-matrix\ncryptnode crash-matrix --only rotation after_kill -o json",
+                 parents=[OUTPUT])
+    p.add_argument("--only", nargs="+", metavar="WORD",
+                   help="only the rows whose flow and point contain every WORD")
+    p.set_defaults(func=_crash_matrix)
+
+
 COMMANDS: List[Callable] = [add_config, add_gen, add_node, add_node_ops, add_kms, add_info,
                              add_bugs, add_demo]
+COMMANDS.append(add_crash_matrix)
 
 
 def build_parser() -> argparse.ArgumentParser:

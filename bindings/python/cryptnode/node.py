@@ -185,7 +185,9 @@ class Node:
 
     def crash_at(self, point: str) -> None:
         """Arms a fault point (a name of cryptnode.fault_points()): when the node reaches it, in
-        any operation, it loses power right there. Fires once; see last_crash."""
+        any operation, it loses power right there. "<name>#<N>" fires at the Nth reach counted
+        from now (docs/fault-points.md#naming-one-instance). Fires once; "" disarms; see
+        last_crash."""
         self._core().crash_at(_text("point", point))
 
     @property

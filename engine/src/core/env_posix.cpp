@@ -472,6 +472,12 @@ class PosixEnv final : public Env {
     struct stat st {};
     if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
       throw_beneath(root, rel, EISDIR);
+    // A symlink that leads out of the volume is refused, as reading through it is (renaming over
+    // it would not write outside, but a caller meant its target).
+    if (S_ISLNK(st.st_mode)) {
+      Fd target(open_beneath(dir.get(), name, O_PATH, 0));
+      if (target.get() < 0 && (errno == EXDEV || errno == ELOOP)) throw_beneath(root, rel, errno);
+    }
     const std::string tmp = "." + name + ".cryptnode-tmp";
     Fd fd(::openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
                    mode));
@@ -651,7 +657,10 @@ class PosixEnv final : public Env {
       if (name.rfind("loop", 0) != 0) continue;
       auto backing = read_file("/sys/block/" + name + "/loop/backing_file");
       if (!backing) continue;
-      std::string b = backing->substr(0, backing->find('\n'));
+      // sysfs ends the path with one newline; the path itself may hold more (a node directory
+      // named with a newline): only the last one is dropped.
+      std::string b = *backing;
+      if (!b.empty() && b.back() == '\n') b.pop_back();
       if (b.rfind(dir, 0) == 0) out.push_back("/dev/" + name);
     }
     return out;

@@ -1,6 +1,7 @@
 // The registry of fault points: every place where a Talos node can be interrupted with an outcome
 // of its own. Env::fault_point refuses names that are not listed here, so the list is the truth
-// about what `node.crash_at(...)` can arm. docs/fault-points.md explains each one's consequence.
+// about what `node.crash_at(...)` can arm ("<name>" or "<name>#<N>", the Nth time it is reached).
+// docs/fault-points.md explains each one's consequence.
 #include <algorithm>
 
 #include "cryptnode/engine/env.h"
@@ -12,10 +13,13 @@ const std::vector<FaultPointInfo>& fault_points() {
       // FormatAndEncrypt (internal/pkg/encryption/encryption.go)
       {"luks2.after_format", "luksFormat wrote the header and the first keyslot; no token yet"},
       {"encryption.after_format_token", "FormatAndEncrypt stored the first key's token"},
+      {"encryption.before_add_key",
+       "addKey made the new key and has written neither its token nor its keyslot"},
       {"encryption.after_add_key", "FormatAndEncrypt or syncKeys added one more keyslot"},
       {"volume.before_mkfs", "the volume is prepared (encrypted and open), no filesystem yet"},
       // syncKeys
       {"encryption.before_kill", "syncKeys is about to kill a keyslot (update or removal)"},
+      {"encryption.after_kill", "RemoveKey killed a keyslot and has not removed its token yet"},
       {"encryption.between_kill_and_add",
        "syncKeys killed the stale keyslot of an update and has not added the new key yet"},
       {"encryption.after_token_write", "syncKeys wrote a slot's token before its luksAddKey"},

@@ -186,6 +186,7 @@ std::optional<std::string> Handler::read_token(luks2::Device& dev, int slot) {
 // wrapped.
 void Handler::add_key(luks2::Device& dev, keys::KeyHandler& h, const Secret& authorising) {
   keys::NewKey k = h.new_key();
+  env_.fault_point("encryption.before_add_key");
   if (k.token_json) {
     dev.set_token(h.slot(), *k.token_json);  // the token first, as Talos does
     env_.fault_point("encryption.after_token_write");
@@ -307,6 +308,7 @@ void Handler::update_key(luks2::Device& dev, keys::KeyHandler& h, const Secret& 
   try {
     env_.fault_point("encryption.before_kill");
     dev.kill_slot(h.slot());
+    env_.fault_point("encryption.after_kill");
     dev.remove_token(h.slot());
   } catch (const Error& e) {
     throw go_wrap(e, "failed to drop old key during key update");
@@ -345,6 +347,7 @@ std::vector<std::string> Handler::sync_keys(luks2::Device& dev, const keys::KeyH
     try {
       env_.fault_point("encryption.before_kill");
       dev.kill_slot(n);
+      env_.fault_point("encryption.after_kill");
       dev.remove_token(n);
       env_.fault_point("encryption.after_remove");
     } catch (const Error& e) {

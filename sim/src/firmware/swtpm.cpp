@@ -110,12 +110,15 @@ void Swtpm::start() {
   env_.make_dirs(state_dir_, 0700);
   env_.make_dirs(run_dir_, 0700);
   env_.remove(log_file_);
+  // swtpm opens its lock file 0640 whatever --tpmstate's mode says: made here, 0600, it keeps that.
+  env_.remove(state_dir_ + "/.lock");
+  env_.create_file_exclusive(state_dir_ + "/.lock", "", 0600);
 
   ProcessOptions po;
   po.output_file = log_file_;
   std::vector<std::string> argv = {"swtpm", "socket", "--tpm2"};
   if (state_dir_.find(',') == std::string::npos) {
-    argv.insert(argv.end(), {"--tpmstate", "dir=" + state_dir_});
+    argv.insert(argv.end(), {"--tpmstate", "dir=" + state_dir_ + ",mode=0600"});  // not 0640
   } else {
     po.env.push_back("TPM_PATH=" + state_dir_);  // swtpm splits option values at commas
   }

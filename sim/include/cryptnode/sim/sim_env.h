@@ -12,7 +12,8 @@
 namespace cryptnode::sim {
 
 // Thrown from an armed fault point; the node catches it and cuts the power. It is not an Error:
-// nothing in the engine may handle it as a failure of the step it interrupts.
+// nothing in the engine may handle it as a failure of the step it interrupts. `point` is what was
+// armed ("<point>" or "<point>#<N>").
 struct PowerCut {
   std::string point;
 };
@@ -24,10 +25,11 @@ class SimEnv final : public EnvWrapper {
   Clock& clock() override { return clock_; }
   VirtualClock& virtual_clock() { return clock_; }
 
-  // Arms one fault point (a name of fault_points()); Error(kInvalidArgument) naming the known
-  // points otherwise. An armed point fires once.
-  void arm_crash(const std::string& point);
-  void disarm_crash() { armed_.reset(); }
+  // Arms one fault point: "<point>" (a name of fault_points()) fires the first time the point is
+  // reached, "<point>#<N>" the Nth time, counted from now, across reboots. Error(kInvalidArgument)
+  // naming the known points otherwise. An armed point fires once; "" disarms.
+  void arm_crash(const std::string& spec);
+  void disarm_crash();
   const std::optional<std::string>& armed_crash() const { return armed_; }
 
  protected:
@@ -35,7 +37,9 @@ class SimEnv final : public EnvWrapper {
 
  private:
   VirtualClock clock_;
-  std::optional<std::string> armed_;
+  std::optional<std::string> armed_;  // as armed, with its "#N"
+  std::string armed_point_;
+  int remaining_ = 0;  // reaches of armed_point_ left until the cut
 };
 
 }  // namespace cryptnode::sim
