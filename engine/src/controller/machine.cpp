@@ -162,7 +162,10 @@ void Machine::State::reconcile_volume(const std::string& id, volume::VolumeEncry
     note(id, std::string(volume::phase_name(st.phase)) +
                  (st.error_message.empty() ? "" : ": " + st.error_message));
   if (st.phase == volume::Phase::kFailed && st.retryable) should_retry = true;
-  if (st.phase == volume::Phase::kReady && st.mount_point.empty() && !sp->second.fs_type.empty()) {
+  // A swap volume is not mounted; Talos swapon's it (VolumeMountRequest of a swap volume), the
+  // simulated node does not (that would hand the host's kernel the node's disk).
+  const bool mountable = !sp->second.fs_type.empty() && sp->second.fs_type != "swap";
+  if (st.phase == volume::Phase::kReady && st.mount_point.empty() && mountable) {
     st.mount_point = host.mount(st);
     note(id, "mounted");
   }
