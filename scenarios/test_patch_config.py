@@ -64,13 +64,32 @@ def test_encryption_keys_are_appended_not_replaced():
     assert find(merged, "VolumeConfig", "EPHEMERAL")["encryption"]["provider"] == "luks2"
 
 
-def test_list_items_are_deleted_by_key():
+def test_list_items_are_deleted_by_a_string_field_only():
+    """Talos compares reflect.Value.String() of the item's field: for a string field the text,
+    for an int field "<int Value>"; so an interface goes by name, a key slot cannot go by slot."""
+    base = strategic_merge(gen_config(), "version: v1alpha1\nmachine:\n  network:\n    interfaces:\n"
+                           "      - interface: eth0\n        dhcp: true\n"
+                           "      - interface: eth1\n        dhcp: true\n")
+    merged = strategic_merge(base, "version: v1alpha1\nmachine:\n  network:\n    interfaces:\n"
+                             "      - interface: eth0\n        $patch: delete\n")
+    assert docs(merged)[0]["machine"]["network"]["interfaces"] == [
+        {"interface": "eth1", "dhcp": True}]
     patch = ("apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n  keys:\n"
-             "    - slot: 0\n      $patch: delete\n"
-             "    - slot: 2\n      static:\n        passphrase: other\n")
+             "    - slot: 0\n      $patch: delete\n")
+    with pytest.raises(cryptnode.Error, match="named patch delete: document v1alpha1/VolumeConfig: "
+                                              r"failed to delete path 'encryption.keys.\[0\]': lookup failed"):
+        strategic_merge(gen_config() + "---\n" + VOLUME, patch)
+
+
+def test_replacing_keys_deletes_the_document_and_adds_it_again():
+    """What a user does to drop a key with patch mc: delete the document, then append it anew,
+    in one multi-document patch (selectors are not counted as duplicates by container.New)."""
+    patch = ("apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\n$patch: delete\n---\n"
+             "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n"
+             "  provider: luks2\n  keys:\n    - slot: 1\n      static:\n        passphrase: new\n")
     merged = strategic_merge(gen_config() + "---\n" + VOLUME, patch)
     keys = find(merged, "VolumeConfig", "EPHEMERAL")["encryption"]["keys"]
-    assert keys == [{"slot": 2, "static": {"passphrase": "other"}}]
+    assert keys == [{"slot": 1, "static": {"passphrase": "new"}}]
 
 
 def test_replace_lists_and_keyed_lists_of_v1alpha1():
@@ -126,11 +145,18 @@ def test_gen_config_then_patch_a_running_node(node):
     st = node.volume_status("u-data")
     assert st.phase == "ready" and st.encryption_provider == "luks2", st.error_message
     node.write_file("u-data", "f.bin", b"kept")
-    # Another key appended to the user volume (the strategic merge appends lists).
+    # Another key appended to the user volume (the strategic merge appends lists) ...
     patch = ("apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: data\nencryption:\n  keys:\n"
              "    - slot: 1\n      static:\n        passphrase: second-key\n")
     node.patch_config(patch, mode="reboot")
     assert sorted(int(s) for s in node.luks_dump("u-data")["keyslots"]) == [0, 1]
+    assert node.read_file("u-data", "f.bin") == b"kept"
+    # ... and the first one dropped: the document deleted and added again with the new key only.
+    rotated = ("apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: data\n$patch: delete\n---\n" +
+               USER.replace("      nodeID: {}\n", "      static:\n        passphrase: second-key\n")
+               .replace("slot: 0", "slot: 1"))
+    node.patch_config(rotated, mode="reboot")
+    assert sorted(int(s) for s in node.luks_dump("u-data")["keyslots"]) == [1]
     assert node.read_file("u-data", "f.bin") == b"kept"
     # And the document deleted: the volume closes, its partition stays.
     node.patch_config("apiVersion: v1alpha1\nkind: UserVolumeConfig\nname: data\n"

@@ -16,14 +16,16 @@
 //    plain list: a patch's keys are appended to the document's;
 //  - `$patch: delete` is applied before the rest of its patch document: at the document's root it
 //    removes the document (the v1alpha1 one cannot be), in a map it removes that key, in a list
-//    item it removes the items whose field has the item's first other key's value. A path that
-//    does not exist fails as Talos' "lookup failed".
+//    item it removes the first item whose string field has the item's first other key's value
+//    (an int field such as `slot` never matches). A path that does not exist fails as Talos'
+//    "lookup failed".
 // Divergences (decision): a delete of a key that is absent at the end of an existing path
 // succeeds (Talos zeroes a struct field, but fails for a Go map key); the result is re-emitted as
 // YAML, so the base's comments and quoting are not kept.
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -146,8 +148,9 @@ YAML::Node merge(const YAML::Node& left, const YAML::Node& right, const std::str
 
 // One `$patch: delete` found in a patch document (Talos' delete selector).
 struct Deletion {
-  std::vector<std::string> path;  // keys from the document root; empty: the whole document
-  std::string key, value;         // set for a list item: remove items whose `key` is `value`
+  // Keys from the document root ("[i]" for a list item, last); empty: the whole document.
+  std::vector<std::string> path;
+  std::string key, value;  // set for a list item: remove the item whose `key` is `value`
 };
 
 // Collects the deletions of `n` and removes them from it (processNode in delete.go). Returns
@@ -168,7 +171,6 @@ bool take_deletions(YAML::Node n, std::vector<std::string>& path, bool in_list,
         if (d.key.empty())
           throw Error(Code::kConfigParse,
                       "patch: no key:val found in sequence node for path " + join(path));
-        d.path.pop_back();  // the list's path, without the "[i]"
       } else if (std::any_of(path.begin(), path.end(),
                              [](const std::string& p) { return p.rfind("[", 0) == 0; })) {
         throw Error(Code::kConfigParse,
@@ -201,6 +203,20 @@ bool take_deletions(YAML::Node n, std::vector<std::string>& path, bool in_list,
   return false;
 }
 
+// deleteStructFrom compares reflect.Value.String() of the item's field with the selector's value:
+// for a string field that is the text, for an int or bool field it is "<int Value>", so only
+// string fields can select (`- slot: 0` + `$patch: delete` never matches a key slot). A plain
+// YAML scalar that reads as a number or a boolean stands for such a field here.
+bool string_field(const YAML::Node& n) {
+  if (!n.IsScalar()) return false;
+  if (n.Tag() != "?") return true;  // quoted
+  const std::string& v = n.Scalar();
+  if (v == "true" || v == "false") return false;
+  char* end = nullptr;
+  std::strtod(v.c_str(), &end);
+  return v.empty() || end != v.c_str() + v.size();
+}
+
 [[noreturn]] void lookup_failed(const YAML::Node& doc, const Deletion& d) {
   const std::string p = join(d.path);
   const std::string name = scalar(doc, "name");
@@ -214,7 +230,7 @@ bool take_deletions(YAML::Node n, std::vector<std::string>& path, bool in_list,
 // Applies one deletion with a non-empty path to `doc` (selector.go deleteForPath).
 void apply_deletion(YAML::Node doc, const Deletion& d) {
   YAML::Node at = doc;
-  const size_t last = d.key.empty() ? d.path.size() - 1 : d.path.size();
+  const size_t last = d.path.size() - 1;  // the key to remove, or the list item's "[i]"
   for (size_t i = 0; i < last; ++i) {
     if (!at.IsMap() || !at[d.path[i]].IsDefined() || at[d.path[i]].IsNull()) lookup_failed(doc, d);
     at = at[d.path[i]];
@@ -227,8 +243,8 @@ void apply_deletion(YAML::Node doc, const Deletion& d) {
   YAML::Node kept(YAML::NodeType::Sequence);
   bool found = false;
   for (const auto& item : at) {
-    if (!found && scalar(item, d.key.c_str()) == d.value && item.IsMap() &&
-        item[d.key].IsDefined()) {
+    if (!found && item.IsMap() && item[d.key].IsDefined() && string_field(item[d.key]) &&
+        item[d.key].Scalar() == d.value) {
       found = true;  // Talos removes the first matching item
       continue;
     }
@@ -236,8 +252,8 @@ void apply_deletion(YAML::Node doc, const Deletion& d) {
   }
   if (!found) lookup_failed(doc, d);
   YAML::Node parent = doc;
-  for (size_t i = 0; i + 1 < d.path.size(); ++i) parent = parent[d.path[i]];
-  parent[d.path.back()] = kept;
+  for (size_t i = 0; i + 2 < d.path.size(); ++i) parent = parent[d.path[i]];
+  parent[d.path[d.path.size() - 2]] = kept;
 }
 
 // The patch document without its bookkeeping keys is empty: nothing left to merge.
