@@ -7,15 +7,14 @@
 #include "cryptnode/engine/meta.h"
 #include "support/fake_machine.h"
 
-using namespace cryptnode;
-using namespace cryptnode::controller;
-using cryptnode::testing::ClockEnv;
-using cryptnode::testing::FakeMachine;
-
+namespace cryptnode::controller {
 namespace {
 
-const char* kUUID = "8c6a1f0e-2b7d-4e39-a5c4-1d2f3b4a5c6d";
-const char* kOverride = "3f9d2c71-5a4e-4b8c-9e1f-7d6a0b2c4e8f";
+using testing::ClockEnv;
+using testing::FakeMachine;
+
+constexpr const char* kSmbiosUuid = "8c6a1f0e-2b7d-4e39-a5c4-1d2f3b4a5c6d";
+constexpr const char* kOverride = "3f9d2c71-5a4e-4b8c-9e1f-7d6a0b2c4e8f";
 
 std::string volume(const std::string& kind, const std::string& name, const std::string& key,
                    const std::string& extra = "") {
@@ -40,7 +39,7 @@ struct WavesTest : ::testing::Test {
     if (machine) machine->shutdown();
     machine.reset();
     MachineSettings s;
-    s.uuid = kUUID;
+    s.uuid = kSmbiosUuid;
     machine = std::make_unique<Machine>(s, host, env, log);
     return *machine;
   }
@@ -109,3 +108,4 @@ TEST_F(WavesTest, UuidOverrideAppliesLive) {
 }
 
 }  // namespace
+}  // namespace cryptnode::controller

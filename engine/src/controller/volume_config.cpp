@@ -57,24 +57,29 @@ std::optional<volume::VolumeSpec> image_cache_volume_config(const config::Machin
   return c;
 }
 
-// SwapVolumeConfig (volumeconfig/user_volumes.go SwapVolumeTransformer): partition "s-<name>",
-// user-volume wave, at least 100 MiB (MinUserVolumeSize), filesystem swap (mkswap; the node does
-// not swapon it). Talos types the partition Linux swap; the simulated GPT entry is Linux data.
-volume::VolumeSpec swap_volume_config(const config::MachineConfig& cfg,
+// A user, raw or swap volume (volumeconfig/user_volumes.go): partition "<prefix><name>", the
+// user-volume wave, at least MinUserVolumeSize (100 MiB) unless set. Filesystem: xfs unless set
+// for a user volume, none for a raw one, swap for a swap one (SwapVolumeTransformer: mkswap; the
+// node does not swapon it; Talos types that partition Linux swap, the simulated entry is Linux
+// data).
+volume::VolumeSpec user_volume_config(const config::MachineConfig& cfg,
                                       const config::Document& d) {
-  volume::VolumeSpec s;
-  s.id = s.label = d.volume_id();
-  s.provision = true;
-  s.wave = 0;
+  volume::VolumeSpec u;
+  u.id = u.label = d.volume_id();
+  u.provision = true;
+  u.wave = 0;
   const auto& p = d.provisioning;
-  s.disk_selector = p.disk_selector_match.value_or("");
-  s.min_size = p.min_size.value_or(100 * kMiB);
-  s.max_size = p.max_size.value_or(0);
-  s.max_size_percent = p.max_size_percent.value_or(0);
-  s.grow = p.grow.value_or(false);
-  s.fs_type = "swap";
-  s.encryption = cfg.encryption_for(s.id);
-  return s;
+  u.disk_selector = p.disk_selector_match.value_or("");
+  u.min_size = p.min_size.value_or(100 * kMiB);
+  u.max_size = p.max_size.value_or(0);
+  u.max_size_percent = p.max_size_percent.value_or(0);
+  u.grow = p.grow.value_or(false);
+  if (d.kind == config::DocumentKind::kUserVolumeConfig)
+    u.fs_type =
+        d.filesystem_type.empty() || d.filesystem_type == "none" ? "xfs" : d.filesystem_type;
+  if (d.kind == config::DocumentKind::kSwapVolumeConfig) u.fs_type = "swap";
+  u.encryption = cfg.encryption_for(u.id);
+  return u;
 }
 
 }  // namespace
@@ -128,32 +133,14 @@ std::map<std::string, volume::VolumeSpec> volume_configs(const config::MachineCo
   if (auto c = image_cache_volume_config(cfg)) out["IMAGECACHE"] = *c;
 
   for (const config::Document& d : cfg.documents()) {
-    if (d.kind == config::DocumentKind::kSwapVolumeConfig) {
-      out[d.volume_id()] = swap_volume_config(cfg, d);
-      continue;
-    }
     if (d.kind != config::DocumentKind::kUserVolumeConfig &&
-        d.kind != config::DocumentKind::kRawVolumeConfig)
+        d.kind != config::DocumentKind::kRawVolumeConfig &&
+        d.kind != config::DocumentKind::kSwapVolumeConfig)
       continue;
     if (d.kind == config::DocumentKind::kUserVolumeConfig && !d.volume_type.empty() &&
         d.volume_type != "partition")
       continue;  // disk and directory user volumes are not simulated (decision)
-    volume::VolumeSpec u;
-    u.id = u.label = d.volume_id();
-    u.provision = true;
-    u.wave = 0;
-    const auto& p = d.provisioning;
-    u.disk_selector = p.disk_selector_match.value_or("");
-    u.min_size = p.min_size.value_or(100 * kMiB);
-    u.max_size = p.max_size.value_or(0);
-    u.max_size_percent = p.max_size_percent.value_or(0);
-    u.grow = p.grow.value_or(false);
-    if (d.kind == config::DocumentKind::kUserVolumeConfig) {
-      u.fs_type =
-          d.filesystem_type.empty() || d.filesystem_type == "none" ? "xfs" : d.filesystem_type;
-    }
-    u.encryption = cfg.encryption_for(u.id);
-    out[u.id] = u;
+    out[d.volume_id()] = user_volume_config(cfg, d);
   }
   return out;
 }
