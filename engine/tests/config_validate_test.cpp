@@ -553,7 +553,7 @@ TEST(StrategicMerge, ReplaceAndKeyedListsAndZeroValues) {
   EXPECT_EQ(d["cluster"]["apiServer"]["admissionControl"][0]["configuration"]["a"].as<int>(), 1);
   EXPECT_EQ(d["cluster"]["apiServer"]["admissionControl"][0]["configuration"]["b"].as<int>(), 2);
   EXPECT_EQ(d["machine"]["type"].as<std::string>(), "worker");  // "" does not overwrite
-  EXPECT_FALSE(d["debug"].as<bool>());                           // false does
+  EXPECT_FALSE(d["debug"].as<bool>());                          // false does
 }
 
 // Only a string field selects a list item: an int field reads "<int Value>" in Talos.

@@ -52,11 +52,13 @@ std::string scalar(const YAML::Node& n, const char* key) {
   return v.IsDefined() && v.IsScalar() ? v.Scalar() : "";
 }
 
+// A document without kind and apiVersion is the legacy v1alpha1 one (decoder.go, delete.go
+// makeSelector), `version: v1alpha1` or not: a patch may leave it out.
 bool is_v1alpha1(const YAML::Node& d) {
-  return d.IsMap() && scalar(d, "kind").empty() && !scalar(d, "version").empty();
+  return d.IsMap() && scalar(d, "kind").empty() && scalar(d, "apiVersion").empty();
 }
 
-// (apiVersion, kind, name); the v1alpha1 document is the one with `version` and no `kind`.
+// (apiVersion, kind, name); the v1alpha1 document matches itself.
 std::string document_id(const YAML::Node& d) {
   if (!d.IsMap()) return "?";
   if (is_v1alpha1(d)) return "v1alpha1";
@@ -233,7 +235,7 @@ void apply_deletion(YAML::Node doc, const Deletion& d) {
   const size_t last = d.path.size() - 1;  // the key to remove, or the list item's "[i]"
   for (size_t i = 0; i < last; ++i) {
     if (!at.IsMap() || !at[d.path[i]].IsDefined() || at[d.path[i]].IsNull()) lookup_failed(doc, d);
-    at = at[d.path[i]];
+    at.reset(at[d.path[i]]);  // rebind (operator= would overwrite the node `at` refers to)
   }
   if (d.key.empty()) {
     if (at.IsMap()) at.remove(d.path.back());
@@ -252,7 +254,7 @@ void apply_deletion(YAML::Node doc, const Deletion& d) {
   }
   if (!found) lookup_failed(doc, d);
   YAML::Node parent = doc;
-  for (size_t i = 0; i + 2 < d.path.size(); ++i) parent = parent[d.path[i]];
+  for (size_t i = 0; i + 2 < d.path.size(); ++i) parent.reset(parent[d.path[i]]);
   parent[d.path[d.path.size() - 2]] = kept;
 }
 

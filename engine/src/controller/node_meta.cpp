@@ -137,8 +137,8 @@ void Machine::State::apply_uuid_override(const std::string& value) {
   const std::string next = value.empty() ? settings.uuid : value;
   if (next == uuid) return;
   uuid = next;
-  note("system-information", value.empty() ? "UUID rewrite removed: SMBIOS UUID in use"
-                                           : "using UUID rewrite from META");
+  note("system-information",
+       value.empty() ? "UUID rewrite removed: SMBIOS UUID in use" : "using UUID rewrite from META");
 }
 
 std::string Machine::meta_json() const {

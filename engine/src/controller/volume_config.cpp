@@ -62,8 +62,7 @@ std::optional<volume::VolumeSpec> image_cache_volume_config(const config::Machin
 // for a user volume, none for a raw one, swap for a swap one (SwapVolumeTransformer: mkswap; the
 // node does not swapon it; Talos types that partition Linux swap, the simulated entry is Linux
 // data).
-volume::VolumeSpec user_volume_config(const config::MachineConfig& cfg,
-                                      const config::Document& d) {
+volume::VolumeSpec user_volume_config(const config::MachineConfig& cfg, const config::Document& d) {
   volume::VolumeSpec u;
   u.id = u.label = d.volume_id();
   u.provision = true;
