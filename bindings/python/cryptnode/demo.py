@@ -45,7 +45,7 @@ def show_examples(out=sys.stdout) -> int:
         text = example_text(name)
         print(f"\n-- {title}  ({name})", file=out)
         print(format_table(describe(text)), file=out)
-        if "provider:" not in text:
+        if not re.search(r"^\s+provider:", text, re.M):  # a `provider` key, not a comment
             patched = as_patch(text)
             print("   as `talosctl patch mc` over gen config with `provider: luks2` (how the "
                   "document applies it):", file=out)
