@@ -1,5 +1,7 @@
 """One scenario per flow of the seed document (Talos v1.12 "Disk Encryption"), each ending with a
-reboot and a byte-level check of the data written before it."""
+reboot and a byte-level check of the data written before it. The flows take a Talos user's path:
+`talosctl gen config` (cryptnode.gen_config) with VolumeConfig documents appended, applied, and
+changed later with `talosctl patch mc` (node.patch_config)."""
 
 import json
 import os
@@ -7,8 +9,12 @@ import os
 import pytest
 
 import cryptnode
-from configs import (NODEID, STATE_EPHEMERAL_NODEID, USER_DISK, config, doc, key,
-                     static)
+from cryptnode import gen_config
+from cryptnode.configs import delete, gen_config_with, patch
+from configs import NODEID, USER_DISK, doc, key, static
+
+STATE_EPHEMERAL_NODEID = gen_config_with(doc("VolumeConfig", "STATE", [key(0, NODEID)]),
+                                         doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID)]))
 
 DATA = os.urandom(4096) + b"cryptnode"
 
@@ -24,7 +30,7 @@ def assert_ready(node, *ids):
 
 
 def test_encryption_disabled_by_default(node):
-    node.boot(config=config())
+    node.boot(config=gen_config())
     assert_ready(node, "STATE", "EPHEMERAL")
     for v in ("STATE", "EPHEMERAL"):
         assert node.volume_status(v).encryption_provider == ""
@@ -60,8 +66,9 @@ def test_state_and_ephemeral_nodeid(node):
 
 
 def test_user_volume_nodeid(node):
-    cfg = config(doc("UserVolumeConfig", "data", [key(0, NODEID)], extra=USER_DISK))
-    node.boot(config=cfg)
+    node.boot(config=gen_config())
+    user = patch(doc("UserVolumeConfig", "data", [key(0, NODEID)], extra=USER_DISK))
+    assert node.patch_config(user, mode="no-reboot") == "no-reboot"
     assert_ready(node, "STATE", "EPHEMERAL", "u-data")
     st = node.volume_status("u-data")
     assert st.encryption_provider == "luks2" and st.encryption_slot == 0
@@ -73,7 +80,7 @@ def test_user_volume_nodeid(node):
 
 
 def test_state_slot1_ephemeral_static_locked(node):
-    cfg = config(
+    cfg = gen_config_with(
         doc("VolumeConfig", "STATE", [key(1, NODEID)]),
         doc("VolumeConfig", "EPHEMERAL", [key(0, static("supersecret"), lock=True)]),
     )
@@ -90,19 +97,23 @@ def test_state_slot1_ephemeral_static_locked(node):
 
 
 def test_two_step_key_rotation(node):
-    old = doc("VolumeConfig", "EPHEMERAL", [key(0, static("oldkey"))])
-    both = doc("VolumeConfig", "EPHEMERAL", [key(0, static("oldkey")), key(1, static("newkey"))])
-    new = doc("VolumeConfig", "EPHEMERAL", [key(1, static("newkey"))])
-    node.boot(config=config(old))
+    """Step 1 patches the new key in (the strategic merge appends it to the key list); step 2
+    deletes the document and adds it again with the new key only: a patch cannot drop one key,
+    `- slot: 0` + `$patch: delete` selects nothing (slot is an int field)."""
+    node.boot(config=gen_config_with(doc("VolumeConfig", "EPHEMERAL", [key(0, static("oldkey"))])))
     node.write_file("EPHEMERAL", "data.bin", DATA)
     assert keyslots(node, "EPHEMERAL") == [0]
 
-    node.apply_config(config(both), mode="reboot")
+    add_new = {"apiVersion": "v1alpha1", "kind": "VolumeConfig", "name": "EPHEMERAL",
+               "encryption": {"keys": [key(1, static("newkey"))]}}
+    node.patch_config(patch(add_new), mode="reboot")
     assert_ready(node, "EPHEMERAL")
     assert keyslots(node, "EPHEMERAL") == [0, 1]
     assert node.volume_status("EPHEMERAL").encryption_slot == 0
 
-    node.apply_config(config(new), mode="reboot")
+    only_new = patch(delete("VolumeConfig", "EPHEMERAL"),
+                     doc("VolumeConfig", "EPHEMERAL", [key(1, static("newkey"))]))
+    node.patch_config(only_new, mode="reboot")
     assert_ready(node, "EPHEMERAL")
     assert keyslots(node, "EPHEMERAL") == [1]
     assert node.volume_status("EPHEMERAL").encryption_slot == 1
@@ -111,11 +122,11 @@ def test_two_step_key_rotation(node):
 
 
 def test_ephemeral_migration_staged_reset(node):
-    node.boot(config=config())
+    node.boot(config=gen_config())
     node.write_file("EPHEMERAL", "old.bin", DATA)
     node.write_file("STATE", "keep.bin", DATA)
-    enc = config(doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID)]))
-    assert node.apply_config(enc, mode="staged") == "staged"
+    enc = patch(doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID)]))
+    assert node.patch_config(enc, mode="staged") == "staged"
     assert node.volume_status("EPHEMERAL").encryption_provider == ""  # staged: nothing yet
     node.reset(system_labels_to_wipe=["EPHEMERAL"], reboot=True)
     assert_ready(node, "STATE", "EPHEMERAL")
@@ -129,7 +140,7 @@ def test_ephemeral_migration_staged_reset(node):
 
 
 def test_state_migration_via_maintenance(node):
-    node.boot(config=config())
+    node.boot(config=gen_config())
     node.reset(system_labels_to_wipe=["STATE"], reboot=True)
     assert node.maintenance
     assert node.volume_status("STATE").phase == "missing"
@@ -146,7 +157,8 @@ def test_state_migration_via_maintenance(node):
 
 
 def test_static_state_key_lands_in_meta_in_clear(node):
-    node.boot(config=config(doc("VolumeConfig", "STATE", [key(0, static("topsecret-in-meta"))])))
+    node.boot(config=gen_config_with(doc("VolumeConfig", "STATE",
+                                         [key(0, static("topsecret-in-meta"))])))
     assert_ready(node, "STATE")
     tag = json.loads(node.meta()["0x09"])
     assert tag["EncryptionKeys"][0]["KeyStatic"] == {"KeyData": "topsecret-in-meta"}
@@ -155,7 +167,7 @@ def test_static_state_key_lands_in_meta_in_clear(node):
 
 
 def test_wiping_state_breaks_locked_volumes_until_wiped(node):
-    cfg = config(
+    cfg = gen_config_with(
         doc("VolumeConfig", "STATE", [key(0, NODEID)]),
         doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID, lock=True)]),
     )
@@ -184,16 +196,26 @@ def test_uuid_failing_entropy_check(node_factory):
 
 
 def test_uuid_override_in_meta_changes_every_node_id_key(node):
-    """META 0x0f overrides the SMBIOS UUID (docs/talos/keys.md): from the next boot every nodeID key
-    derives from it, so volumes enrolled with the old UUID no longer open."""
-    node.boot(config=config(doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID)])))
+    """META 0x0f overrides the SMBIOS UUID (docs/talos/keys.md), live as in Talos: `meta write`
+    updates the MetaKey resource, SystemInfoController rewrites SystemInformation's UUID at once.
+    A volume added after the write derives its nodeID key from the override; volumes enrolled
+    before no longer open at the next boot. Deleting the tag goes back to the SMBIOS UUID."""
+    node.boot(config=gen_config_with(doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID)])))
     node.meta_write(0x0F, "6d1f4c2a-9b3e-4f7a-8c5d-2e1b0a9f8e7d")
     assert node.meta()["0x0f"] == "6d1f4c2a-9b3e-4f7a-8c5d-2e1b0a9f8e7d"
+    assert any("UUID rewrite" in e.message for e in node.events())
+    user = patch(doc("UserVolumeConfig", "data", [key(0, NODEID)], extra=USER_DISK))
+    node.patch_config(user, mode="no-reboot")  # formatted with the override, before any reboot
+    assert_ready(node, "u-data")
     node.reboot()
+    assert_ready(node, "u-data")
     st = node.volume_status("EPHEMERAL")
     assert st.phase == "failed" and "encryption key rejected" in st.error_message
     node.meta_delete(0x0F)
+    node.advance(30)  # the retry tick opens EPHEMERAL with the SMBIOS UUID again, live
+    assert_ready(node, "EPHEMERAL")
     node.reboot()
     assert node.volume_status("EPHEMERAL").phase == "ready"
+    assert "encryption key rejected" in node.volume_status("u-data").error_message
     with pytest.raises(cryptnode.NotFoundError):
         node.meta_delete(0x0F)

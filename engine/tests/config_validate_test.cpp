@@ -2,6 +2,7 @@
 // talos_validation_cases.yaml) do not cover: decoded values, version differences, the seed
 // document's examples, cryptnode's warnings and hints, and bad input.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <fstream>
@@ -482,4 +483,93 @@ TEST(GenConfig, IsAWholeMachineConfig) {
   ASSERT_TRUE(cfg.v1alpha1());
   EXPECT_TRUE(cfg.validate().empty());
   EXPECT_THROW(gen_config("router"), Error);
+}
+
+// pkg/machinery/config/configpatcher/apply_test.go TestApplyMultiDocDelete (testdata/patchdelete
+// config.yaml + strategic1.yaml -> expected.yaml), compared field by field: Talos re-marshals Go
+// structs (type: "", cluster: null), cryptnode the YAML tree.
+TEST(StrategicMerge, TalosApplyMultiDocDelete) {
+  const std::string config =
+      "version: v1alpha1\nmachine:\n  network:\n    hostname: hostname1\n    interfaces:\n"
+      "      - interface: eth0\n        dhcp: true\n      - interface: eth1\n"
+      "        addresses: [10.3.5.4/32]\n---\napiVersion: v1alpha1\nkind: SideroLinkConfig\n"
+      "apiUrl: https://siderolink.api/join?jointoken=secret&user=alice\n---\n"
+      "apiVersion: v1alpha1\nkind: ExtensionServiceConfig\nname: foo\nconfigFiles:\n"
+      "    - content: hello\n      mountPath: /etc/foo\nenvironment:\n    - FOO=BAR\n";
+  const std::string patch =
+      "apiVersion: v1alpha1\nkind: SideroLinkConfig\n$patch: delete\n---\n"
+      "apiVersion: v1alpha1\nkind: ExtensionServiceConfig\nname: foo\nconfigFiles:\n"
+      "  - content: hello\n    $patch: delete\n  - content: hello2\n    mountPath: /etc/foo2\n"
+      "---\nversion: v1alpha1\nmachine:\n  network:\n    hostname:\n      $patch: delete\n"
+      "    interfaces:\n      - interface: eth0\n        $patch: delete\n"
+      "      - interface: eth1\n        addresses: [10.3.5.5/32]\n"
+      "      - interface: eth0\n        dummy: true\n";
+  const std::string merged = strategic_merge(config, patch);
+  std::vector<YAML::Node> docs = YAML::LoadAll(merged);
+  ASSERT_EQ(docs.size(), 2u) << merged;
+  const YAML::Node net = docs[0]["machine"]["network"];
+  EXPECT_FALSE(net["hostname"]);
+  ASSERT_EQ(net["interfaces"].size(), 2u) << merged;
+  EXPECT_EQ(net["interfaces"][0]["interface"].as<std::string>(), "eth1");
+  ASSERT_EQ(net["interfaces"][0]["addresses"].size(), 2u);
+  EXPECT_EQ(net["interfaces"][0]["addresses"][1].as<std::string>(), "10.3.5.5/32");
+  EXPECT_EQ(net["interfaces"][1]["interface"].as<std::string>(), "eth0");
+  EXPECT_TRUE(net["interfaces"][1]["dummy"].as<bool>());
+  EXPECT_FALSE(net["interfaces"][1]["dhcp"]);
+  EXPECT_EQ(docs[1]["kind"].as<std::string>(), "ExtensionServiceConfig");
+  ASSERT_EQ(docs[1]["configFiles"].size(), 1u);
+  EXPECT_EQ(docs[1]["configFiles"][0]["content"].as<std::string>(), "hello2");
+  EXPECT_EQ(docs[1]["environment"][0].as<std::string>(), "FOO=BAR");
+}
+
+// TestPatchDeleteMissing: the exact error of a delete whose path does not exist.
+TEST(StrategicMerge, TalosPatchDeleteMissing) {
+  try {
+    strategic_merge("version: v1alpha1\nmachine: {}\n",
+                    "machine:\n  network:\n    hostname:\n      $patch: delete\n");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "patch delete: path 'machine.network.hostname' in document '/v1alpha1': failed "
+                 "to delete path 'machine.network.hostname': lookup failed");
+  }
+}
+
+// merge:"replace" lists, the keyed lists of v1alpha1 and the zero-value rule (merge.go).
+TEST(StrategicMerge, ReplaceAndKeyedListsAndZeroValues) {
+  const std::string base =
+      "version: v1alpha1\ndebug: true\nmachine:\n  type: worker\ncluster:\n  network:\n"
+      "    podSubnets: [10.244.0.0/16]\n  apiServer:\n    admissionControl:\n"
+      "      - name: PodSecurity\n        configuration: {a: 1}\n";
+  const std::string merged = strategic_merge(
+      base,
+      "version: v1alpha1\ndebug: false\nmachine:\n  type: ''\ncluster:\n  network:\n"
+      "    podSubnets: [10.10.0.0/16]\n  apiServer:\n    admissionControl:\n"
+      "      - name: PodSecurity\n        configuration: {b: 2}\n");
+  YAML::Node d = YAML::Load(merged);
+  ASSERT_EQ(d["cluster"]["network"]["podSubnets"].size(), 1u);
+  EXPECT_EQ(d["cluster"]["network"]["podSubnets"][0].as<std::string>(), "10.10.0.0/16");
+  ASSERT_EQ(d["cluster"]["apiServer"]["admissionControl"].size(), 1u);
+  EXPECT_EQ(d["cluster"]["apiServer"]["admissionControl"][0]["configuration"]["a"].as<int>(), 1);
+  EXPECT_EQ(d["cluster"]["apiServer"]["admissionControl"][0]["configuration"]["b"].as<int>(), 2);
+  EXPECT_EQ(d["machine"]["type"].as<std::string>(), "worker");  // "" does not overwrite
+  EXPECT_FALSE(d["debug"].as<bool>());                          // false does
+}
+
+// Only a string field selects a list item: an int field reads "<int Value>" in Talos.
+TEST(StrategicMerge, ListItemDeleteBySlotIsALookupFailure) {
+  const std::string base = gen_config() +
+                           "---\napiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\n"
+                           "encryption:\n  provider: luks2\n  keys:\n    - slot: 0\n"
+                           "      nodeID: {}\n";
+  try {
+    strategic_merge(base,
+                    "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n"
+                    "  keys:\n    - slot: 0\n      $patch: delete\n");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "named patch delete: document v1alpha1/VolumeConfig: failed to delete path "
+                 "'encryption.keys.[0]': lookup failed");
+  }
 }

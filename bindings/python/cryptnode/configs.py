@@ -24,7 +24,9 @@ Key = Dict[str, Any]
 
 __all__ = [
     "machine", "volume_config", "user_volume_config", "raw_volume_config", "encryption", "key",
-    "static", "node_id", "kms", "tpm", "config", "render", "USER_DISK_SELECTOR",
+    "static", "node_id", "kms", "tpm", "config", "gen_config_with", "patch", "delete",
+    "render",
+    "USER_DISK_SELECTOR",
 ]
 
 # The seed document's user volumes: on a disk that is not the system disk, 100-200 MiB.
@@ -128,6 +130,26 @@ def config(*docs: Union[Document, str], base: Optional[Document] = None) -> str:
     parts = [render(machine() if base is None else base)]
     parts.extend(d if isinstance(d, str) else render(d) for d in docs)
     return "---\n".join(parts)
+
+
+def gen_config_with(*docs: Union[Document, str], machine_type: str = "worker") -> str:
+    """What a Talos user applies: `talosctl gen config`'s machine config (cryptnode.gen_config)
+    with the documents appended, as `cat worker.yaml volumes.yaml` would."""
+    from ._core import gen_config
+    parts = [gen_config(machine_type)]
+    parts.extend(d if isinstance(d, str) else render(d) for d in docs)
+    return "---\n".join(parts)
+
+
+def patch(*docs: Union[Document, str]) -> str:
+    """A `talosctl patch mc --patch @file` file: the documents alone, no v1alpha1 base. A document
+    {"apiVersion": ..., "kind": ..., "name": ..., "$patch": "delete"} deletes that document."""
+    return "---\n".join(d if isinstance(d, str) else render(d) for d in docs)
+
+
+def delete(kind: str, name: str) -> Document:
+    """The patch document that removes a document (`$patch: delete`)."""
+    return {"apiVersion": "v1alpha1", "kind": kind, "name": name, "$patch": "delete"}
 
 
 # --- rendering --------------------------------------------------------------------------------

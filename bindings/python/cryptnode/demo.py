@@ -6,6 +6,7 @@ the document's flows on throwaway nodes."""
 
 from __future__ import annotations
 
+import re
 import sys
 from importlib import resources
 
@@ -27,16 +28,27 @@ def example_text(name: str) -> str:
     return resources.files(__package__).joinpath("examples", name).read_text()
 
 
+def as_patch(text: str) -> str:
+    """A Talos user's reading of an example without `provider`: `talosctl patch mc` over gen config
+    whose documents already say `provider: luks2` (the strategic merge appends the keys)."""
+    from ._core import gen_config, strategic_merge
+    base = [gen_config()]
+    for kind, name in re.findall(r"^kind: (\S+)\nname: (\S+)$", text, re.M):
+        base.append(f"apiVersion: v1alpha1\nkind: {kind}\nname: {name}\nencryption:\n"
+                    "  provider: luks2\n")
+    return strategic_merge("---\n".join(base), text)
+
+
 def show_examples(out=sys.stdout) -> int:
     print("== Part 1: the document's configuration examples", file=out)
     for name, title in EXAMPLES:
         text = example_text(name)
         print(f"\n-- {title}  ({name})", file=out)
         print(format_table(describe(text)), file=out)
-        if "provider:" not in text:
-            patched = text.replace("encryption:\n  keys:", "encryption:\n  provider: luks2\n  keys:")
-            print("   as a patch over a config with `provider: luks2` (how the document applies it):",
-                  file=out)
+        if not re.search(r"^\s+provider:", text, re.M):  # a `provider` key, not a comment
+            patched = as_patch(text)
+            print("   as `talosctl patch mc` over gen config with `provider: luks2` (how the "
+                  "document applies it):", file=out)
             print("\n".join("   " + line for line in format_table(describe(patched)).splitlines()),
                   file=out)
     return 0

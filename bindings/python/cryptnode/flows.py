@@ -1,7 +1,10 @@
 """The seed document's flows run on a throwaway node, for `cryptnode demo`.
 
-Each flow prints its steps as they happen (progress), then a line per volume (phase, keyslots,
-unlocking slot) and its result. Nothing secret is printed: keys are shown by kind only."""
+Each flow takes a Talos user's path: `talosctl gen config`, VolumeConfig documents appended, the
+config applied, later changes made with `talosctl patch mc` (a strategic merge: patched key lists
+are appended to, so dropping a key deletes the document and adds it again). Each prints its steps as
+they happen (progress), then a line per volume (phase, keyslots, unlocking slot) and its result.
+Nothing secret is printed: keys are shown by kind only."""
 
 from __future__ import annotations
 
@@ -12,7 +15,9 @@ import tempfile
 import time
 from typing import List
 
-from .configs import config, kms, node_id, static, user_volume_config, volume_config
+from ._core import gen_config
+from .configs import (delete, gen_config_with, kms, node_id, patch, static, user_volume_config,
+                      volume_config)
 from .node import Node
 
 
@@ -46,9 +51,9 @@ class Report:
 
 
 def flow_state_ephemeral_nodeid(node: Node, r: Report) -> None:
-    cfg = config(volume_config("STATE", keys=[node_id()]),
-                 volume_config("EPHEMERAL", keys=[node_id()]))
-    r.step("boot with STATE and EPHEMERAL encrypted by nodeID keys")
+    cfg = gen_config_with(volume_config("STATE", keys=[node_id()]),
+                          volume_config("EPHEMERAL", keys=[node_id()]))
+    r.step("gen config + STATE and EPHEMERAL VolumeConfigs (nodeID keys); boot")
     node.boot(config=cfg)
     node.write_file("EPHEMERAL", "demo.txt", b"hello")
     r.step("reboot and read back")
@@ -58,17 +63,18 @@ def flow_state_ephemeral_nodeid(node: Node, r: Report) -> None:
 
 
 def flow_user_volume(node: Node, r: Report) -> None:
-    cfg = config(user_volume_config("data", keys=[node_id()]))
-    r.step("boot with an encrypted user volume u-data (nodeID)")
-    node.boot(config=cfg)
+    r.step("boot with gen config; patch mc --mode=no-reboot: a user volume u-data (nodeID)")
+    node.boot(config=gen_config())
+    node.patch_config(patch(user_volume_config("data", keys=[node_id()])), mode="no-reboot")
     node.write_file("u-data", "demo.txt", b"user data")
     node.reboot()
     assert node.read_file("u-data", "demo.txt") == b"user data"
 
 
 def flow_lock_to_state(node: Node, r: Report) -> None:
-    cfg = config(volume_config("STATE", keys=[node_id(slot=1)]),
-                 volume_config("EPHEMERAL", keys=[static("supersecret", lock_to_state=True)]))
+    cfg = gen_config_with(
+        volume_config("STATE", keys=[node_id(slot=1)]),
+        volume_config("EPHEMERAL", keys=[static("supersecret", lock_to_state=True)]))
     r.step("STATE nodeID in slot 1; EPHEMERAL static key locked to STATE")
     node.boot(config=cfg)
     assert node.volume_status("EPHEMERAL").encryption_locked_to_state
@@ -76,40 +82,42 @@ def flow_lock_to_state(node: Node, r: Report) -> None:
 
 
 def flow_rotation(node: Node, r: Report) -> None:
-    def eph(*keys):
-        return config(volume_config("EPHEMERAL", keys=list(keys)))
-    node.boot(config=eph(static("oldkey", slot=0)))
+    node.boot(config=gen_config_with(volume_config("EPHEMERAL", keys=[static("oldkey", slot=0)])))
     node.write_file("EPHEMERAL", "demo.txt", b"survives rotation")
-    r.step("apply-config --mode=reboot: keys oldkey@0 + newkey@1")
-    node.apply_config(eph(static("oldkey", slot=0), static("newkey", slot=1)), mode="reboot")
-    r.step("apply-config --mode=reboot: newkey@1 only")
-    node.apply_config(eph(static("newkey", slot=1)), mode="reboot")
+    r.step("patch mc --mode=reboot: newkey@1 (appended next to oldkey@0)")
+    node.patch_config(patch({"apiVersion": "v1alpha1", "kind": "VolumeConfig", "name": "EPHEMERAL",
+                             "encryption": {"keys": [static("newkey", slot=1)]}}), mode="reboot")
+    assert sorted(node.luks_dump("EPHEMERAL")["keyslots"]) == ["0", "1"]
+    r.step("patch mc --mode=reboot: the document deleted and added with newkey@1 only")
+    node.patch_config(patch(delete("VolumeConfig", "EPHEMERAL"),
+                            volume_config("EPHEMERAL", keys=[static("newkey", slot=1)])),
+                      mode="reboot")
     assert sorted(node.luks_dump("EPHEMERAL")["keyslots"]) == ["1"]
     assert node.read_file("EPHEMERAL", "demo.txt") == b"survives rotation"
 
 
 def flow_ephemeral_migration(node: Node, r: Report) -> None:
-    node.boot(config=config())
+    node.boot(config=gen_config())
     node.write_file("EPHEMERAL", "old.txt", b"old")
-    r.step("apply-config --mode=staged with EPHEMERAL encryption")
-    node.apply_config(config(volume_config("EPHEMERAL", keys=[node_id()])), mode="staged")
+    r.step("patch mc --mode=staged: EPHEMERAL encryption")
+    node.patch_config(patch(volume_config("EPHEMERAL", keys=[node_id()])), mode="staged")
     r.step("reset --system-labels-to-wipe EPHEMERAL --reboot=true")
     node.reset(["EPHEMERAL"], reboot=True)
     assert node.volume_status("EPHEMERAL").encryption_provider == "luks2"
 
 
 def flow_state_migration(node: Node, r: Report) -> None:
-    node.boot(config=config())
+    node.boot(config=gen_config())
     r.step("reset --system-labels-to-wipe STATE --reboot=true")
     node.reset(["STATE"], reboot=True)
-    r.step(f"maintenance mode: {node.maintenance}; apply-config --insecure")
-    node.apply_config(config(volume_config("STATE", keys=[node_id()])), insecure=True)
+    r.step(f"maintenance mode: {node.maintenance}; apply-config --insecure: gen config + STATE")
+    node.apply_config(gen_config_with(volume_config("STATE", keys=[node_id()])), insecure=True)
     assert node.volume_status("STATE").encryption_provider == "luks2"
 
 
 def flow_state_wipe_breaks_locked(node: Node, r: Report) -> None:
-    cfg = config(volume_config("STATE", keys=[node_id()]),
-                 volume_config("EPHEMERAL", keys=[node_id(lock_to_state=True)]))
+    cfg = gen_config_with(volume_config("STATE", keys=[node_id()]),
+                          volume_config("EPHEMERAL", keys=[node_id(lock_to_state=True)]))
     node.boot(config=cfg)
     r.step("reset STATE, then apply-config --insecure: EPHEMERAL's lockToState key no longer fits")
     node.reset(["STATE"], reboot=True)
@@ -124,7 +132,7 @@ def flow_state_wipe_breaks_locked(node: Node, r: Report) -> None:
 def flow_kms(node: Node, r: Report) -> None:
     from .node import KmsServer
     with KmsServer.start() as server:
-        cfg = config(volume_config("EPHEMERAL", keys=[kms(server.endpoint)]))
+        cfg = gen_config_with(volume_config("EPHEMERAL", keys=[kms(server.endpoint)]))
         r.step(f"EPHEMERAL sealed by the KMS at {server.endpoint}")
         node.boot(config=cfg)
         server.set_fault("down")

@@ -255,7 +255,7 @@ class Node:
         return json.loads(self._core().meta())
 
     def meta_write(self, tag: int, value) -> None:
-        """talosctl meta write TAG VALUE (e.g. 0x0f: UUID override, effective from the next boot)."""
+        """talosctl meta write TAG VALUE (e.g. 0x0f: UUID override, live as in Talos)."""
         if isinstance(value, str):
             value = value.encode()
         self._core().meta_write(int(tag), bytes(value))

@@ -4,6 +4,7 @@
 // changes (in Talos every status change is an event that re-runs the controllers); the 30 s
 // ticker re-runs them while a retryable error is pending.
 #include <algorithm>
+#include <limits>
 
 #include "cryptnode/engine/controller/volume_config.h"
 #include "cryptnode/engine/error.h"
@@ -139,19 +140,32 @@ void Machine::State::teardown() {
   running = false;
 }
 
-void Machine::State::reconcile_volume(const std::string& id, volume::VolumeEncryption& step) {
+void Machine::State::reconcile_volume(const std::string& id, volume::VolumeEncryption& step,
+                                      bool previous_wave_provisioned) {
   auto sp = specs.find(id);
   if (sp == specs.end()) return;
   volume::VolumeStatus& st = statuses[id];
   st.id = id;
   const auto before = st.phase;
   const std::string before_error = st.error_message;
-  volume::reconcile(sp->second, st, host, step);
+  if (previous_wave_provisioned || !sp->second.provision) {
+    volume::reconcile(sp->second, st, host, step);
+  } else {
+    // provisionNewVolume: an earlier wave is not ready yet, so a volume that is not found waits
+    // (phase waiting) instead of being provisioned; one that exists goes on.
+    volume::VolumeSpec locate_only = sp->second;
+    locate_only.provision = false;
+    volume::reconcile(locate_only, st, host, step);
+    if (st.phase == volume::Phase::kMissing) st.phase = volume::Phase::kWaiting;
+  }
   if (st.phase != before || st.error_message != before_error)
     note(id, std::string(volume::phase_name(st.phase)) +
                  (st.error_message.empty() ? "" : ": " + st.error_message));
   if (st.phase == volume::Phase::kFailed && st.retryable) should_retry = true;
-  if (st.phase == volume::Phase::kReady && st.mount_point.empty() && !sp->second.fs_type.empty()) {
+  // A swap volume is not mounted; Talos swapon's it (VolumeMountRequest of a swap volume), the
+  // simulated node does not (that would hand the host's kernel the node's disk).
+  const bool mountable = !sp->second.fs_type.empty() && sp->second.fs_type != "swap";
+  if (st.phase == volume::Phase::kReady && st.mount_point.empty() && mountable) {
     st.mount_point = host.mount(st);
     note(id, "mounted");
   }
@@ -202,24 +216,32 @@ void Machine::State::pass() {
     }
   }
 
-  // Stage 2: the system disk's volumes (wave -1), then the rest; others wait for STATE (the salt).
-  bool state_ready = false;
-  for (const auto& id : order) {
-    if (specs[id].wave >= 0) continue;
-    reconcile_volume(id, *step);
-    if (id == "STATE") {
-      if (statuses[id].phase != volume::Phase::kReady) break;
-      state_ready = true;
+  // Stage 2: every VolumeConfig in provisioning order, as VolumeManagerController.Reconcile
+  // (internal/app/machined/pkg/controllers/block/volume_manager.go): a volume that exists is
+  // located, opened and formatted whatever the others do, so a lockToSTATE volume found while
+  // STATE is still pending fails with "encryption salt not available" (retryable); only the
+  // provisioning of a new volume waits until every volume with provisioning of the earlier waves
+  // is ready (fullyProvisionedWave, PreviousWaveProvisioned in locate.go). STATE ready brings
+  // the persisted config and the salt (EncryptionSaltController) before the volumes after it.
+  int fully_provisioned_wave = std::numeric_limits<int>::max();
+  auto reconcile_in_order = [&](const std::string& id) {
+    const volume::VolumeSpec& spec = specs[id];
+    reconcile_volume(id, *step, spec.wave <= fully_provisioned_wave);
+    const volume::VolumeStatus& st = statuses[id];
+    if (id == "STATE" && st.phase == volume::Phase::kReady) {
       if (!read_persisted_config()) persist_config(*active_text);
       if (!salt) load_or_create_salt();
     }
-  }
+    if (st.phase != volume::Phase::kReady && spec.provision)
+      fully_provisioned_wave = std::min(fully_provisioned_wave, spec.wave - 1);
+  };
+  for (const auto& id : order)
+    if (specs[id].wave < 0) reconcile_in_order(id);
   // PCRStatusController runs whenever volume statuses change: before the user volumes have a
   // status (1.12.11/1.13.8 wait for them) ...
   maybe_start_the_world();
-  if (state_ready)
-    for (const auto& id : order)
-      if (specs[id].wave >= 0) reconcile_volume(id, *step);
+  for (const auto& id : order)
+    if (specs[id].wave >= 0) reconcile_in_order(id);
   maybe_start_the_world();  // ... and after.
 
   const bool was_running = running;

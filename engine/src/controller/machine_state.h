@@ -65,7 +65,9 @@ struct Machine::State {
   void pass();    // one pass over STATE, the config, then every volume in order
   void activate_config(const std::string& text);
   void close_volume(const std::string& id);  // unmount + close, status stays
-  void reconcile_volume(const std::string& id, volume::VolumeEncryption& step);
+  // previous_wave_provisioned: Talos' PreviousWaveProvisioned (a new volume may be created).
+  void reconcile_volume(const std::string& id, volume::VolumeEncryption& step,
+                        bool previous_wave_provisioned = true);
   // PCRStatusController: start-the-world once STATE and EPHEMERAL are ready and nothing is
   // pending (from 1.12.11 / 1.13.8 also every VolumeConfig must have a status: talos#13827).
   void maybe_start_the_world();
@@ -82,6 +84,7 @@ struct Machine::State {
   // node_meta.cpp
   // META at boot: 0x0f (UUID override) applied, 0x09 (STATE's encryption) returned.
   std::optional<config::EncryptionSpec> read_meta_at_boot();
+  void apply_uuid_override(const std::string& value);  // META 0x0f written/deleted: live
   void write_state_meta();   // META 0x09 from the active config (only when bytes differ)
   bool delete_state_meta();  // reset: tag 0x09 removed
 };

@@ -80,7 +80,7 @@ std::optional<config::EncryptionSpec> Machine::State::read_meta_at_boot() {
   note("meta", std::string("read META: STATE encryption ") +
                    (state_encryption ? "configured" : "not configured") +
                    (uuid_override ? ", UUID override set" : ""));
-  if (uuid_override) uuid = *uuid_override;
+  uuid = uuid_override ? *uuid_override : settings.uuid;
   return state_encryption;
 }
 
@@ -114,6 +114,7 @@ void Machine::meta_write(int tag, const std::string& value) {
   if (!m.adv.set(t, value)) throw Error(Code::kFailedPrecondition, "meta write failed");
   m.write(*block, s_->env);
   s_->note("meta", "tag " + std::to_string(tag) + " written");
+  if (t == meta::kUUIDOverride) s_->apply_uuid_override(value);
 }
 
 void Machine::meta_delete(int tag) {
@@ -123,6 +124,21 @@ void Machine::meta_delete(int tag) {
   if (!m.adv.remove(t)) throw Error(Code::kNotFound, "meta key not found");
   m.write(*block, s_->env);
   s_->note("meta", "tag " + std::to_string(tag) + " deleted");
+  if (t == meta::kUUIDOverride) s_->apply_uuid_override("");
+}
+
+// Talos applies the override live: MetaWrite/MetaDelete update (or destroy) the MetaKey resource
+// (internal/pkg/meta/meta.go updateTagResource), SystemInfoController watches MetaKeys and
+// rewrites SystemInformation's UUID (internal/app/machined/pkg/controllers/hardware/system.go),
+// and the volume manager's GetSystemInformation reads it whenever a nodeID or KMS key is derived.
+// Volumes already open keep their mapping; the next format, open or keyslot sync uses the new
+// UUID. An empty value falls back to the SMBIOS UUID, as an empty MetaKey does.
+void Machine::State::apply_uuid_override(const std::string& value) {
+  const std::string next = value.empty() ? settings.uuid : value;
+  if (next == uuid) return;
+  uuid = next;
+  note("system-information",
+       value.empty() ? "UUID rewrite removed: SMBIOS UUID in use" : "using UUID rewrite from META");
 }
 
 std::string Machine::meta_json() const {

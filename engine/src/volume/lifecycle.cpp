@@ -59,7 +59,7 @@ void format_step(const VolumeSpec& spec, VolumeStatus& status, VolumeHost& host)
     return;
   }
   const std::string kind = host.probe(status.mount_location);
-  if (kind.empty()) {
+  if (kind.empty() || kind == "swap") {  // format.go: a swap signature is always reformatted
     host.make_filesystem(status.mount_location, spec);
   } else if (kind == "luks" && !spec.encryption && spec.id == "STATE" &&
              spec.locate_requires_content) {

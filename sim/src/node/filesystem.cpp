@@ -21,6 +21,12 @@ void make_filesystem(Env& env, const std::string& device, const std::string& typ
     argv = {"mkfs.ext4", "-q", "-F"};
     if (!label.empty()) argv.insert(argv.end(), {"-L", label});
     argv.push_back(device);
+  } else if (type == "swap") {
+    // Talos writes the swap header with go-blockdevice's swap.Format (a new UUID, the volume's
+    // label if any); mkswap writes the same header.
+    argv = {"mkswap", "-q"};
+    if (!label.empty()) argv.insert(argv.end(), {"-L", label});
+    argv.push_back(device);
   } else {
     throw Error(Code::kInvalidArgument, "unsupported filesystem type \"" + type + "\"");
   }

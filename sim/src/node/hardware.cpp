@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <map>
 
+#include "cryptnode/engine/cel.h"
 #include "cryptnode/engine/error.h"
 #include "cryptnode/sim/disk.h"
 #include "cryptnode/sim/filesystem.h"
 #include "cryptnode/sim/kms.h"
 #include "cryptnode/sim/swtpm.h"
+#include "disk_facts.h"
 #include "node_tpm.h"
 
 namespace cryptnode::sim {
@@ -37,8 +39,10 @@ class NodeHardware final : public Hardware {
     if (!has_gpt_signature(*env_.open_block(system_image, false)))
       format_system_disk_image(system_image, settings, env_);
     try {
-      for (const auto& d : settings.disks)
+      for (const auto& d : settings.disks) {
         disks_.push_back(std::make_unique<AttachedDisk>(d.name, dir_ + "/disks/" + d.image, env_));
+        disk_facts_.push_back(simulated_disk_facts(disk_facts_.size(), disks_.back()->size()));
+      }
       backend_ = activation::make_activation_backend(settings.backend, run_, env_);
       if (settings.tpm) tpm_ = std::make_unique<NodeTpm>(env_, dir_, settings);
     } catch (...) {
@@ -59,11 +63,23 @@ class NodeHardware final : public Hardware {
     return std::nullopt;
   }
 
+  // Talos' provisionNewVolume (internal/app/machined/pkg/controllers/block/internal/volumes/
+  // locate.go): the disks the selector matches (findCandidateDisks), then the first of them with
+  // room (selectBestDisk, CheckDiskForProvisioning in disk.go).
   std::optional<volume::Located> provision(const volume::VolumeSpec& spec) override {
-    for (AttachedDisk* d : candidates(spec.disk_selector)) {
+    const std::vector<AttachedDisk*> matched = candidates(spec.disk_selector);
+    int not_enough_space = 0, wrong_format = 0;
+    for (AttachedDisk* d : matched) {
+      if (!d->has_gpt() && !sim::probe(d->device(), env_).empty()) {
+        ++wrong_format;  // not empty and not GPT: cannot be partitioned
+        continue;
+      }
       uint64_t available = d->has_gpt() ? d->read_gpt().largest_free()
                                         : Gpt::create(d->size(), env_.random()).largest_free();
-      if (available < spec.min_size) continue;
+      if (available < spec.min_size) {
+        ++not_enough_space;
+        continue;
+      }
       uint64_t max = spec.max_size;
       if (spec.max_size_percent)
         max = available * static_cast<uint64_t>(spec.max_size_percent) / 100;
@@ -71,7 +87,13 @@ class NodeHardware final : public Hardware {
       GptPartition p = d->add_partition(spec.label, size, kTypeLinuxData);
       return located(*d, p);
     }
-    return std::nullopt;
+    // Tagged Retryable in Talos: the 30 s ticker tries again (a disk may appear or be wiped).
+    throw Error(Code::kFailedPrecondition,
+                "no disks matched for volume (" + std::to_string(matched.size()) +
+                    " matched selector): " + std::to_string(not_enough_space) +
+                    " have not enough space, " + std::to_string(wrong_format) +
+                    " have wrong format, 0 have other issues",
+                true);
   }
 
   std::string probe(const std::string& device) override { return sim::probe(device, env_); }
@@ -161,18 +183,28 @@ class NodeHardware final : public Hardware {
     return {d.partition_device(p.index), d.device(), p.index, p.size()};
   }
 
-  // Disk selection (decision: a small subset of Talos' CEL): "system_disk" selects the system
-  // disk, "!system_disk" every other disk, anything else every disk, non-system disks first.
+  // findCandidateDisks: the diskSelector's CEL expression evaluated against each writable disk's
+  // block.Disk (`disk`) and `system_disk`, in the order of the disks' IDs (sda, sdb, ...). Talos'
+  // texts: an evaluation error is "error evaluating disk locator: <cel-go's text>", no match at
+  // all is "no disks matched selector for volume"; neither is tagged Retryable. A volume without
+  // a selector gets Talos' noMatch ("false", volumeconfig/types.go).
   std::vector<AttachedDisk*> candidates(const std::string& selector) {
-    std::vector<AttachedDisk*> sys, other;
-    for (size_t i = 0; i < disks_.size(); ++i) (i == 0 ? sys : other).push_back(disks_[i].get());
-    std::string s;
-    for (char c : selector)
-      if (c != ' ') s += c;
-    if (s == "system_disk") return sys;
-    if (s.find("!system_disk") != std::string::npos) return other;
-    other.insert(other.end(), sys.begin(), sys.end());
-    return other;
+    const cel::Program program = cel::Program::compile(selector.empty() ? "false" : selector,
+                                                       cel::Environment::kDiskLocator);
+    std::vector<AttachedDisk*> matched;
+    for (size_t i = 0; i < disks_.size(); ++i) {
+      cel::DiskActivation vars{disk_facts_[i], i == 0};
+      if (vars.disk->readonly) continue;
+      bool matches = false;
+      try {
+        matches = program.evaluate(vars);
+      } catch (const Error& e) {
+        throw e.wrap("error evaluating disk locator");
+      }
+      if (matches) matched.push_back(disks_[i].get());
+    }
+    if (matched.empty()) throw Error(Code::kNotFound, "no disks matched selector for volume");
+    return matched;
   }
 
   void teardown(bool clean) {
@@ -197,6 +229,7 @@ class NodeHardware final : public Hardware {
   NodeSettings settings_;
   Env& env_;
   std::vector<std::unique_ptr<AttachedDisk>> disks_;
+  std::vector<cel::DiskFacts> disk_facts_;  // block.Disk of disks_[i]
   std::unique_ptr<activation::ActivationBackend> backend_;
   std::unique_ptr<NodeTpm> tpm_;  // null: a node without a TPM
   std::map<std::string, std::string> mounts_;

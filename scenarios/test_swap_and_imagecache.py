@@ -1,0 +1,76 @@
+"""Volumes Talos provisions besides STATE, EPHEMERAL and user volumes: encrypted swap
+(SwapVolumeConfig, volumeconfig/user_volumes.go SwapVolumeTransformer) and IMAGECACHE
+(cri/image_cache_config.go), docs/talos/volume-lifecycle.md#imagecache."""
+
+from cryptnode.configs import config, machine, node_id, static
+
+SWAP = ("apiVersion: v1alpha1\nkind: SwapVolumeConfig\nname: swap1\nprovisioning:\n"
+        "  diskSelector:\n    match: '!system_disk'\n  minSize: 64MiB\n  maxSize: 128MiB\n"
+        "encryption:\n  provider: luks2\n  keys:\n    - slot: 0\n      nodeID: {}\n")
+
+
+def swap_signature(node, volume):
+    """The swap header's magic at the end of the first page of the opened mapping."""
+    st = node.volume_status(volume)
+    with open(st.mount_location, "rb") as f:
+        f.seek(4096 - 10)
+        return f.read(10)
+
+
+def test_encrypted_swap_is_formatted_opened_and_ready_not_swapped_on(node):
+    node.boot(config=config(SWAP))
+    st = node.volume_status("s-swap1")
+    assert st.phase == "ready", st.error_message
+    assert st.encryption_provider == "luks2" and st.filesystem == "swap"
+    assert st.mount_point == ""  # Talos would swapon it; the simulated node does not
+    assert swap_signature(node, "s-swap1") == b"SWAPSPACE2"
+    with open("/proc/swaps") as f:
+        assert st.mount_location not in f.read()
+    assert sorted(node.luks_dump("s-swap1")["keyslots"]) == ["0"]
+    node.reboot()  # opened again with its nodeID key, the swap header rewritten
+    st = node.volume_status("s-swap1")
+    assert st.phase == "ready", st.error_message
+    assert swap_signature(node, "s-swap1") == b"SWAPSPACE2"
+    assert node.running
+
+
+IMAGECACHE = ("apiVersion: v1alpha1\nkind: VolumeConfig\nname: IMAGECACHE\nprovisioning:\n"
+              "  diskSelector:\n    match: '!system_disk'\n  minSize: 100MiB\n  maxSize: 200MiB\n")
+
+
+def with_image_cache(*docs):
+    base = machine()
+    base["machine"]["features"] = {"imageCache": {"localEnabled": True}}
+    return config(*docs, base=base)
+
+
+def test_image_cache_is_provisioned_when_enabled_and_configured(node):
+    node.boot(config=with_image_cache(IMAGECACHE))
+    st = node.volume_status("IMAGECACHE")
+    assert st.phase == "ready", st.error_message
+    assert st.filesystem == "ext4" and st.encryption_provider == ""
+    assert st.parent_location == node.devices()["disk1"]
+    node.write_file("IMAGECACHE", "blob", b"layer")
+    node.reboot()
+    assert node.read_file("IMAGECACHE", "blob") == b"layer"
+
+
+def test_image_cache_can_be_encrypted(node):
+    enc = ("encryption:\n  provider: luks2\n  keys:\n    - slot: 0\n      static:\n"
+           "        passphrase: cache-key\n")
+    node.boot(config=with_image_cache(IMAGECACHE + enc))
+    st = node.volume_status("IMAGECACHE")
+    assert st.phase == "ready", st.error_message
+    assert st.encryption_provider == "luks2" and st.configured_encryption_keys == ["static"]
+
+
+def test_image_cache_without_its_document_is_only_located(node):
+    node.boot(config=with_image_cache())
+    assert node.volume_status("IMAGECACHE").phase == "missing"
+    assert node.running
+
+
+def test_image_cache_disabled_has_no_volume(node):
+    node.boot(config=config(IMAGECACHE))
+    assert "IMAGECACHE" not in node.volumes()
+    assert node.running
