@@ -74,4 +74,5 @@ def test_the_scenarios_and_the_demo_use_this_module():
     import configs  # scenarios/configs.py
     import cryptnode.flows as flows
     assert configs.config is config or configs.config.__module__ == "cryptnode.configs"
-    assert flows.config is config
+    from cryptnode.configs import gen_config_with
+    assert flows.gen_config_with is gen_config_with  # the flows start from gen config
