@@ -193,7 +193,7 @@ def add_gen(sub) -> None:
 
 def _demo(args) -> int:
     from .demo import run
-    return run(flows=not args.examples_only)
+    return run(flows=not args.examples_only, extras=not args.flows_only)
 
 
 def add_demo(sub) -> None:
@@ -201,6 +201,8 @@ def add_demo(sub) -> None:
                  "cryptnode demo --examples-only")
     p.add_argument("--examples-only", action="store_true",
                    help="only describe the documentation's config examples (no node)")
+    p.add_argument("--flows-only", action="store_true",
+                   help="stop after the documentation's flows (no crash matrix, no bug replay)")
     p.set_defaults(func=_demo)
 
 

@@ -54,7 +54,8 @@ def show_examples(out=sys.stdout) -> int:
     return 0
 
 
-def run(flows: bool = True, out=sys.stdout) -> int:
+def run(flows: bool = True, out=sys.stdout, extras: bool = True) -> int:
+    """extras: after the flows, the crash matrix and the bug catalogue replay."""
     status = show_examples(out)
     if not flows:
         return status
@@ -68,4 +69,33 @@ def run(flows: bool = True, out=sys.stdout) -> int:
         print(f"\n== Part 2: flows on a simulated node: skipped ({reason})", file=out)
         return status
     print("\n== Part 2: the document's flows on throwaway simulated nodes", file=out)
-    return status or run_flows(out)
+    status = status or run_flows(out)
+    if not extras:
+        return status
+    return status or crash_matrix_part(out) or bug_catalogue_part(out)
+
+
+def crash_matrix_part(out=sys.stdout) -> int:
+    """Part 3: power lost at every fault point of a real flow, then the next boot (the regression
+    record of docs/fault-points.md)."""
+    from . import crash_matrix
+    print("\n== Part 3: the crash matrix (power cut at each fault point, then a boot)", file=out,
+          flush=True)
+    rows = crash_matrix.run()
+    print(crash_matrix.table(rows), file=out)
+    return 0 if all(r.ok for r in rows) else 1
+
+
+def bug_catalogue_part(out=sys.stdout) -> int:
+    """Part 4: `cryptnode bugs --run`: each Talos bug replayed where it lived and where it was
+    fixed (docs/talos/bugs.md)."""
+    from . import bugs
+    print("\n== Part 4: the Talos encryption bug catalogue, replayed", file=out, flush=True)
+    try:
+        results = bugs.run(list(bugs.CATALOGUE))
+    except FileNotFoundError as e:
+        print(f"skipped: {e}", file=out)
+        return 0
+    for b in bugs.CATALOGUE:
+        print(f"{b.id:<20} {results.get(b.id, '-'):<5} {b.title}", file=out)
+    return 1 if any(v == "no" for v in results.values()) else 0
