@@ -64,7 +64,8 @@ def test_state_on_a_kms_with_a_ca_from_the_machine_config(node_factory, tls_kms,
     assert st.phase == "failed", st
     assert st.error_message.startswith(
         "error opening encrypted volume: no handlers available to get encryption keys from: "
-        "1 error occurred:\n\t* " + UNKNOWN_CA), st.error_message
+        "1 error occurred:\n\t* failed to unseal KMS passphrase, slot 0: " + UNKNOWN_CA), \
+        st.error_message
     assert not node.running
 
 
