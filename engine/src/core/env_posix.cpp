@@ -681,8 +681,8 @@ class PosixEnv final : public Env {
     arg.op = BLKPG_ADD_PARTITION;
     arg.datalen = sizeof(part);
     arg.data = &part;
-    const std::string sys = "/sys/class/block/" + disk.substr(disk.rfind('/') + 1) + "p" +
-                            std::to_string(index);
+    const std::string sys =
+        "/sys/class/block/" + disk.substr(disk.rfind('/') + 1) + "p" + std::to_string(index);
     for (int attempt = 0;; ++attempt) {
       Fd fd(::open(disk.c_str(), O_RDWR | O_CLOEXEC));
       if (fd.get() < 0) throw_errno(disk, errno);
@@ -692,9 +692,25 @@ class PosixEnv final : public Env {
       // EBUSY: the kernel already has a partition with this number. Keep it only when it is
       // exactly this one; otherwise it is stale (a delete that lost a race): replace it.
       auto start = read_file(sys + "/start"), size = read_file(sys + "/size");
-      if (start && size && std::stoull(*start) * 512 == offset && std::stoull(*size) * 512 == length)
+      if (start && size && std::stoull(*start) * 512 == offset &&
+          std::stoull(*size) * 512 == length)
         break;
-      delete_partition(disk, index);
+      if (start) {
+        delete_partition(disk, index);
+        continue;
+      }
+      // No partition with this number: EBUSY means a stale partition of another number (left by
+      // an earlier user of this loop device) overlaps the new one. Delete the overlapping ones.
+      const std::string base = disk.substr(disk.rfind('/') + 1);
+      for (const auto& name : list_dir("/sys/class/block/" + base)) {
+        if (name.rfind(base + "p", 0) != 0) continue;
+        const std::string dir = "/sys/class/block/" + base + "/" + name;
+        auto s0 = read_file(dir + "/start"), n0 = read_file(dir + "/size");
+        auto pn = read_file(dir + "/partition");
+        if (!s0 || !n0 || !pn) continue;
+        const uint64_t b = std::stoull(*s0) * 512, e = b + std::stoull(*n0) * 512;
+        if (b < offset + length && offset < e) delete_partition(disk, std::stoi(*pn));
+      }
     }
     // devtmpfs creates /dev/loopNpM, but a node left by an earlier user of this loop device (made
     // by mknod, which devtmpfs never removes) may carry another partition's numbers: partition
