@@ -28,8 +28,11 @@ build: configure
 test-cpp: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS) --timeout 600
 
+# PYTEST_ARGS="-n 2" runs the scenarios under pytest-xdist (each worker's nodes isolated; see
+# bindings/python/cryptnode/pytest_plugin.py). Serial by default until -n 2 measures faster here.
+PYTEST_ARGS ?=
 test-py: build
-	cd scenarios && PYTHONPATH=$(PYPATH) $(PY) -m pytest -q -p no:cacheprovider .
+	cd scenarios && PYTHONPATH=$(PYPATH) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
 
 test-vm: build
 	cd vmtests && PYTHONPATH=$(PYPATH) $(PY) -m pytest -q -p no:cacheprovider -m vm .

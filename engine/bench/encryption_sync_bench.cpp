@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -51,9 +52,8 @@ const std::vector<std::string> kArgon = {
 std::string kms_passphrase(int slot) {
   return "kms-sealed-passphrase-of-slot-" + std::to_string(slot);
 }
-std::string kms_token(int slot) {
-  return R"({"type":"sideroKMS","keyslots":[],"UserData":{"sealedData":")" +
-         std::string("c2xvdC0") + std::to_string(slot) + R"("}})";
+std::string kms_token(int) {
+  return R"({"type":"sideroKMS","keyslots":[],"UserData":{"sealedData":"c2VhbGVk"}})";
 }
 
 struct Kms : keys::KeyHandler {
@@ -116,9 +116,16 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+std::string last_output;  // of the last cryptsetup call, for a failure's message
 int cryptsetup(std::vector<std::string> args, const std::string& stdin_data = "") {
   args.insert(args.begin(), "cryptsetup");
-  return run(args, stdin_data).status;
+  auto r = run(args, stdin_data);
+  if (std::getenv("BENCH_TRACE")) {
+    for (auto& a : args) std::fprintf(stderr, "%s ", a.c_str());
+    std::fprintf(stderr, "-> %d\n", r.status);
+  }
+  last_output = r.output;
+  return r.status;
 }
 std::vector<std::string> cat(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -128,24 +135,29 @@ std::vector<std::string> cat(std::vector<std::string> a, const std::vector<std::
 // --- the CLI replay of Talos' calls ------------------------------------------------------------
 
 void must(bool ok, const std::string& what) {
-  if (!ok) throw std::runtime_error("cryptsetup replay: " + what + " failed");
+  if (!ok) throw std::runtime_error("cryptsetup replay: " + what + " failed: " + last_output);
 }
 
-// go-blockdevice ReadKeyslots: the JSON area, read in-process.
+// go-blockdevice ReadKeyslots: the JSON area, read in-process. O_DIRECT: cryptsetup writes
+// around the page cache, which may still hold an earlier image's header on a reused loop device.
 std::vector<int> read_keyslots(const std::string& dev) {
-  int fd = ::open(dev.c_str(), O_RDONLY | O_CLOEXEC);
-  std::string hdr(4096, '\0');
-  must(::pread(fd, hdr.data(), hdr.size(), 0) == 4096, "read header");
+  int fd = ::open(dev.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+  must(fd >= 0, "open " + dev);
+  constexpr size_t kMax = 4 << 20;  // LUKS2's largest header
+  void* buf = std::aligned_alloc(4096, kMax);
+  must(::pread(fd, buf, 4096, 0) == 4096, "read header");
+  const auto* hdr = static_cast<const unsigned char*>(buf);
   uint64_t size = 0;
-  for (int i = 8; i < 16; ++i) size = size << 8 | static_cast<unsigned char>(hdr[i]);
-  std::string area(size - 4096, '\0');
-  must(::pread(fd, area.data(), area.size(), 4096) == static_cast<ssize_t>(area.size()),
+  for (int i = 8; i < 16; ++i) size = size << 8 | hdr[i];
+  must(size > 4096 && size <= kMax && ::pread(fd, buf, size, 0) == static_cast<ssize_t>(size),
        "read json");
   ::close(fd);
+  std::string area(static_cast<const char*>(buf) + 4096, size - 4096);
+  std::free(buf);
   area.resize(area.find('\0'));
   std::vector<int> out;
-  for (const auto& [k, v] : nlohmann::json::parse(area)["keyslots"].items())
-    out.push_back(std::stoi(k));
+  const nlohmann::json meta = nlohmann::json::parse(area);
+  for (const auto& [k, v] : meta["keyslots"].items()) out.push_back(std::stoi(k));
   return out;
 }
 
@@ -167,7 +179,7 @@ void cli_add_key(const std::string& dev, const Key& existing, const Key& k) {
            cat({"luksAddKey", dev, "--key-file=-", "--keyfile-size=" + std::to_string(old.size())},
                cat(kArgon, {"--key-slot=" + std::to_string(k.slot)})),
            old + k.passphrase()) == 0,
-       "luksAddKey");
+       "luksAddKey --key-slot=" + std::to_string(k.slot) + (k.has_token() ? " (token)" : ""));
 }
 
 // Handler.checkKey: readToken, GetKey, luksOpen --test-passphrase on the key's slot.
@@ -279,7 +291,8 @@ double scale_run(int present, int changed) {
   auto t0 = std::chrono::steady_clock::now();
   auto r = handler(after).open(img.path());
   double t = ms_since(t0);
-  if (!r.failed_syncs.empty()) throw std::runtime_error("scale sync failed");
+  if (!r.failed_syncs.empty())
+    throw std::runtime_error("scale sync failed: " + r.failed_syncs.front());
   return t;
 }
 

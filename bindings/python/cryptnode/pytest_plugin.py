@@ -61,8 +61,9 @@ def snapshot() -> Dict[str, Dict[str, str]]:
 
 # A pytest session's base temporary directory, anywhere in a path or a command line.
 _SESSION_DIR = re.compile(r"((?:/[^/\s=]+)*/pytest-of-[^/\s]+/pytest-\d+)(?=/|\s|$)")
-# An xdist worker's directory in a session's: pytest-N/popen-gwX (xdist's workermanage.py).
-_WORKER_DIR = re.compile(r"/pytest-of-[^/\s]+/pytest-\d+/popen-(gw\d+)(?=/|\s|$)")
+# An xdist worker's directory right below a session's: pytest-N/popen-gwX (xdist's
+# workermanage.py).
+_WORKER_DIR = re.compile(r"/popen-(gw\d+)(?=/|\s|$)")
 
 
 def _session_pid(where: str) -> Optional[int]:
@@ -99,9 +100,8 @@ def _worker_of(where: str) -> Optional[str]:
     session = list(_SESSION_DIR.finditer(where))
     if not session:
         return None
-    start = session[-1].start()
-    m = _WORKER_DIR.search(where, start)
-    return m.group(1) if m and m.start() <= session[-1].end() else None
+    m = _WORKER_DIR.match(where, session[-1].end())
+    return m.group(1) if m else None
 
 
 def _ours(where: str, family: Set[int], worker: Optional[str] = None) -> bool:
