@@ -11,11 +11,11 @@ for that volume, never a crash, a hang or a leak:
 - failed: the volume is failed with a clear error, the other volumes are ready.
 
 Talos validates both headers before each unlock from 1.12.7 (go-blockdevice
-encryption/luks/header.go, `LUKS2 header validation error: ...`), so the cases where that matters run on
-1.12.6 and 1.12.11, the KDF cases also on 1.12.7 and 1.12.9 (around the release that accepts
+encryption/luks/header.go, `LUKS2 header validation error: ...`), so the cases where that matters
+run on 1.12.6 and 1.12.11, the KDF cases also on 1.12.7 and 1.12.9 (around the release that accepts
 argon2i again); the cases cryptsetup or the probe decide alone run on 1.12.11.
-Each case's docstring says why its outcome is Talos' (cryptsetup's and go-blockdevice's rules). After each case the node is shut down and closed, and no loop
-device or mount of it may remain.
+Each case's docstring says why its outcome is Talos' (cryptsetup's and go-blockdevice's rules).
+After each case the node is shut down and closed, and no loop device or mount of it may remain.
 """
 
 import hashlib
@@ -125,12 +125,12 @@ def rewrite(hdr: Header, meta: dict, which=(0, 1), bump: bool = True) -> None:
 
 # --- the cases: each mutates the header pair (or the partition) and names Talos' outcome -------
 # Expected outcome per version: "opened", "reformatted", "failed", or a substring of the volume's
-# error (which implies failed). Which header wins, per cryptsetup 2.6 (lib/luks2/luks2_disk_metadata.c,
-# LUKS2_disk_hdr_read): a header counts only if its magic, version, checksum and JSON all hold; of
-# two valid ones the higher seqid wins, and one valid header repairs the other. Talos before 1.12.7
-# calls cryptsetup only; from 1.12.7 go-blockdevice's readHeader/validateHeader run first and
-# check neither checksums nor areas, only the rules of docs/talos/luks2.md#header-validation on
-# the header with the higher seqid.
+# error (which implies failed). Which header wins, per cryptsetup 2.6
+# (lib/luks2/luks2_disk_metadata.c, LUKS2_disk_hdr_read): a header counts only if its magic,
+# version, checksum and JSON all hold; of two valid ones the higher seqid wins, and one valid
+# header repairs the other. Talos before 1.12.7 calls cryptsetup only; from 1.12.7
+# go-blockdevice's readHeader/validateHeader run first and check neither checksums nor areas,
+# only the rules of docs/talos/luks2.md#header-validation on the header with the higher seqid.
 
 VALIDATION = "LUKS2 header validation error: "
 ALL = ("1.12.6", "1.12.11")  # before and after go-blockdevice's header validation
