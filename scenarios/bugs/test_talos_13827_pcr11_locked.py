@@ -8,8 +8,8 @@ Releases: lived in 1.12.0-1.12.10 and 1.13.0-1.13.7; fixed in 1.12.11 (1c6d69c01
 (fc757545c; 076c38136 on main, PR #13833) (version table: stw_waits_for_volume_configs).
 What the user sees: "error formatting and encrypting volume: no handlers available to get
 encryption keys from: ... failed to lock PCR 11, as it is in the wrong state, a reboot might be
-required" for the user volume, at every boot (the seal is refused, nothing is formatted); from 1.12.11 the volume opens before PCR 11 is
-locked."""
+required" for the user volume, at every boot (the seal is refused, nothing is formatted); from
+1.12.11 the volume opens before PCR 11 is locked."""
 
 import os
 
