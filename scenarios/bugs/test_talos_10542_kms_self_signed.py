@@ -11,10 +11,11 @@ Releases: every release, by design: closed with documentation (857779b90, PR #10
 v1.9/v1.10 docs: "custom CA certificates cannot be used for the KMS server [for STATE], as these
 are stored in the STATE partition as well"); siderolabs/omni#991 is the same with Omni's KMS.
 What the user sees at the first reboot: STATE failed, "error opening encrypted volume: no
-handlers available to get encryption keys from: 1 error occurred: * rpc error: code = Unavailable
-desc = connection error: desc = \"transport: authentication handshake failed: tls: failed to
-verify certificate: x509: certificate signed by unknown authority...\"", the boot waits for STATE
-forever. A CA in the OS bundle (a custom image; Node.create(trusted_cas=...)) opens it."""
+handlers available to get encryption keys from: 1 error occurred: * failed to unseal KMS
+passphrase, slot 0: rpc error: code = Unavailable desc = connection error: desc = \"transport:
+authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by
+unknown authority\"", the boot waits for STATE forever. A CA in the OS bundle (a custom image;
+Node.create(trusted_cas=...)) opens it."""
 
 import os
 
@@ -62,10 +63,10 @@ def test_state_on_a_kms_with_a_ca_from_the_machine_config(node_factory, tls_kms,
     node.reboot()
     st = node.volume_status("STATE")
     assert st.phase == "failed", st
-    assert st.error_message.startswith(
+    assert st.error_message == (
         "error opening encrypted volume: no handlers available to get encryption keys from: "
-        "1 error occurred:\n\t* failed to unseal KMS passphrase, slot 0: " + UNKNOWN_CA), \
-        st.error_message
+        "1 error occurred:\n\t* failed to unseal KMS passphrase, slot 0: " + UNKNOWN_CA
+        + "\"\n\n"), st.error_message
     assert not node.running
 
 
