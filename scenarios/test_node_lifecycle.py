@@ -1,6 +1,7 @@
 """Node directory, power and operations: bad input gets Talos' errors and changes nothing; nothing
 is left behind after power-off, power cut or errors."""
 
+import glob
 import json
 import os
 
@@ -16,6 +17,19 @@ DATA = os.urandom(4096)
 
 def node_loops(node):
     return [dev for dev, backing in loop_devices().items() if backing.startswith(node.path)]
+
+
+def mapped(node, name):
+    """The devices of this node's mapping `name`: with the userspace backend, loop devices over
+    <node>/run/mapper/<name> (another node's mapping of that name is not this node's); with kernel
+    dm-crypt, the dm device of that name."""
+    out = [dev for dev, backing in loop_devices().items()
+           if backing == os.path.join(node.path, "run", "mapper", name)]
+    for dm in glob.glob("/sys/block/dm-*/dm/name"):
+        with open(dm) as f:
+            if f.read().strip() == name:
+                out.append("/dev/" + dm.split("/")[3])
+    return out
 
 
 def test_node_json_has_no_secrets_and_disks_are_sparse(node):
@@ -183,10 +197,11 @@ def test_removing_a_user_volume_document_closes_it_without_wiping(node):
     user = user_volume_config("data", keys=[node_id()])
     node.boot(config=config(user))
     node.write_file("u-data", "keep.bin", DATA)
+    assert mapped(node, "luks2-u-data")  # the check below can see this node's mapping
     assert node.apply_config(config()) == "no-reboot"
     with pytest.raises(cryptnode.NotFoundError):
         node.volume_status("u-data")
-    assert not any("luks2-u-data" in b for b in loop_devices().values())
+    assert not mapped(node, "luks2-u-data")
     node.apply_config(config(user))  # back: the partition was not wiped
     assert node.read_file("u-data", "keep.bin") == DATA
 
@@ -354,10 +369,13 @@ def test_encrypted_volume_is_mapped_as_luks2_volume_id(node):
     node.boot(config=config(volume_config("EPHEMERAL", keys=[node_id()]),
                             user_volume_config("data", keys=[node_id()])))
     for vid in ("EPHEMERAL", "u-data"):
-        dev = node.volume_status(vid).mount_location
+        st = node.volume_status(vid)
+        assert st.phase == "ready", (vid, st.phase, st.error_message)  # else no mapping to name
+        dev = st.mount_location
         if dev.startswith("/dev/dm-"):
             with open(f"/sys/block/{os.path.basename(dev)}/dm/name") as f:
                 name = f.read().strip()
         else:
+            assert dev in loop_devices(), (vid, dev, "not an attached loop device")
             name = os.path.basename(loop_devices()[dev])
         assert name == f"luks2-{vid}", (vid, dev, name)

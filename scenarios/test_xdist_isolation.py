@@ -43,6 +43,17 @@ def test_a_worker_never_sees_another_workers_nodes(tmp_path, monkeypatch):
     assert pytest_plugin.leftovers({}, after)["loop devices"] == ["/dev/loop2", "/dev/loop3"]
 
 
+def test_a_loop_device_another_session_held_at_the_snapshot_is_new_when_reused(tmp_path):
+    """Concurrent sessions free and take loop devices all the time: a device that was another
+    session's when this one started, then detached and attached again by this session, is this
+    session's leak (the snapshot's device names alone would hide it)."""
+    session = _session_dir(tmp_path, os.getpid())
+    before = {"loop devices": {"/dev/loop4": "/tmp/pytest-of-other/pytest-3/test_z0/disk.img"}}
+    after = {"loop devices": {"/dev/loop4": f"{session}/test_x0/leak.img"}}
+    assert pytest_plugin.leftovers(before, after) == {"loop devices": ["/dev/loop4"]}
+    assert pytest_plugin.leftovers(after, after) == {}
+
+
 def test_a_worker_dir_named_in_an_unrelated_path_is_not_a_worker(tmp_path):
     session = _session_dir(tmp_path, os.getpid())
     assert pytest_plugin._worker_of(f"{session}/popen-gw3/test_a0/x") == "gw3"
@@ -51,9 +62,14 @@ def test_a_worker_dir_named_in_an_unrelated_path_is_not_a_worker(tmp_path):
 
 
 def _run_xdist(tmp_path, body):
+    """Runs `body` under `pytest -n 2` in a session of its own whose temporary directories lie in
+    tmp_path (PYTEST_DEBUG_TEMPROOT), not in the /tmp/pytest-of-<user> that concurrent sessions
+    share and clean."""
     (tmp_path / "conftest.py").write_text((ROOT / "scenarios" / "conftest.py").read_text())
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(body))
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "bindings" / "python"))
+    (tmp_path / "temproot").mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "bindings" / "python"),
+               PYTEST_DEBUG_TEMPROOT=str(tmp_path / "temproot"))
     env.pop("PYTEST_XDIST_WORKER", None)
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "-n", "2", str(tmp_path)], capture_output=True, text=True, env=env,

@@ -118,13 +118,15 @@ def _ours(where: str, family: Set[int], worker: Optional[str] = None) -> bool:
 
 def leftovers(before: Dict[str, Dict[str, str]],
               after: Dict[str, Dict[str, str]]) -> Dict[str, list]:
-    """What appeared since `before` and belongs to this session (to this xdist worker, in one)."""
+    """What appeared since `before` and belongs to this session (to this xdist worker, in one).
+    An item is new when its name or what it names changed: a loop device (or a pid) that another
+    session held at the snapshot and this one has taken since is this one's."""
     family = _family()
     worker = os.environ.get("PYTEST_XDIST_WORKER") or None
     out = {}
     for kind, items in after.items():
         new = sorted(k for k, where in items.items()
-                     if k not in before.get(kind, {}) and _ours(where, family, worker))
+                     if before.get(kind, {}).get(k) != where and _ours(where, family, worker))
         if new:
             out[kind] = new
     return out
