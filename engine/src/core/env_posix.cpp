@@ -21,6 +21,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "cryptnode/engine/env.h"
@@ -192,6 +193,55 @@ class PosixBlockDevice final : public BlockDevice {
   uint64_t size_;
   bool is_block_;
 };
+
+// BLKPG_DEL_PARTITION of partition `index` of `disk`, retried while a closing user still holds
+// it; gives up silently (the partition may be gone already, or still held: a later
+// add_partition deals with what is left).
+void blkpg_delete(const std::string& disk, int index) {
+  blkpg_partition part{};
+  part.pno = index;
+  blkpg_ioctl_arg arg{};
+  arg.op = BLKPG_DEL_PARTITION;
+  arg.datalen = sizeof(part);
+  arg.data = &part;
+  Fd fd(::open(disk.c_str(), O_RDWR | O_CLOEXEC));
+  if (fd.get() < 0) return;
+  for (int i = 0; i < 100; ++i) {  // EBUSY while a closing user still holds it
+    if (::ioctl(fd.get(), BLKPG, &arg) == 0) {
+      // A node made by mknod outlives the partition (devtmpfs only removes its own).
+      ::unlink((disk + "p" + std::to_string(index)).c_str());
+      return;
+    }
+    if (errno != EBUSY) return;
+    sleep_ms(10);
+  }
+}
+
+// The partition numbers the kernel holds for a loop device (/sys/block/loopN/loopNpM/partition).
+std::vector<int> kernel_partitions(const std::string& loop) {
+  const std::string base = loop.substr(loop.rfind('/') + 1);
+  std::vector<int> out;
+  DIR* d = ::opendir(("/sys/block/" + base).c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.rfind(base + "p", 0) != 0) continue;
+    Fd fd(::open(("/sys/block/" + base + "/" + name + "/partition").c_str(), O_RDONLY | O_CLOEXEC));
+    char buf[16] = {};
+    if (fd.get() >= 0 && ::read(fd.get(), buf, sizeof buf - 1) > 0) out.push_back(std::atoi(buf));
+  }
+  ::closedir(d);
+  return out;
+}
+
+// Partitions added with BLKPG outlive LOOP_CLR_FD: the kernel drops a loop device's partitions at
+// detach (and at the next LOOP_CONFIGURE) only when it was bound with LO_FLAGS_PARTSCAN, which the
+// simulation does not set (it adds the GPT's partitions itself). A loop device detached without
+// deleting them first (a crashed owner's, cleared by recovery; a partition still held when its
+// delete gave up) hands them to its next user, whose BLKPG add then fails with EBUSY.
+void drop_partitions(const std::string& loop) {
+  for (int index : kernel_partitions(loop)) blkpg_delete(loop, index);
+}
 
 class PosixLoopDevice final : public LoopDevice {
  public:
@@ -644,8 +694,10 @@ class PosixEnv final : public Env {
       cfg.fd = static_cast<uint32_t>(backing.get());
       cfg.block_size = block_size;
       cfg.info.lo_flags = read_only ? LO_FLAGS_READ_ONLY : 0;
-      if (::ioctl(fd.get(), LOOP_CONFIGURE, &cfg) == 0)
+      if (::ioctl(fd.get(), LOOP_CONFIGURE, &cfg) == 0) {
+        drop_partitions(path);  // an earlier user's, left on the device (see drop_partitions)
         return std::make_unique<PosixLoopDevice>(path, n, fd.release());
+      }
       last = errno;  // EBUSY: raced with another process; take the next free one
     }
     throw_errno("cannot attach a loop device to " + file, last ? last : EBUSY);
@@ -667,6 +719,7 @@ class PosixEnv final : public Env {
   }
 
   void detach_loop(const std::string& loop_path) override {
+    drop_partitions(loop_path);  // LOOP_CLR_FD would leave them to the device's next user
     Fd fd(::open(loop_path.c_str(), O_RDWR | O_CLOEXEC));
     if (fd.get() >= 0) ::ioctl(fd.get(), LOOP_CLR_FD, 0);
   }
@@ -735,25 +788,7 @@ class PosixEnv final : public Env {
     throw Error(Code::kIO, node + ": the kernel did not create the partition");
   }
 
-  void delete_partition(const std::string& disk, int index) override {
-    blkpg_partition part{};
-    part.pno = index;
-    blkpg_ioctl_arg arg{};
-    arg.op = BLKPG_DEL_PARTITION;
-    arg.datalen = sizeof(part);
-    arg.data = &part;
-    Fd fd(::open(disk.c_str(), O_RDWR | O_CLOEXEC));
-    if (fd.get() < 0) return;
-    for (int i = 0; i < 100; ++i) {  // EBUSY while a closing user still holds it
-      if (::ioctl(fd.get(), BLKPG, &arg) == 0) {
-        // A node made by mknod outlives the partition (devtmpfs only removes its own).
-        ::unlink((disk + "p" + std::to_string(index)).c_str());
-        return;
-      }
-      if (errno != EBUSY) return;
-      sleep_ms(10);
-    }
-  }
+  void delete_partition(const std::string& disk, int index) override { blkpg_delete(disk, index); }
 
   Clock& clock() override { return clock_; }
   Clock& real_clock() override { return clock_; }
