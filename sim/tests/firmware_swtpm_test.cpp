@@ -3,6 +3,7 @@
 // errors. Each test starts and stops its own swtpm.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,6 +57,12 @@ TEST(Swtpm, StartStopAndPaths) {
   const int pid = s.pid();
   EXPECT_NE(Env::posix().process_cmdline(pid).find("--tpm2"), std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(s.state_dir() + "/tpm2-00.permall"));
+  // The path holds a comma, which swtpm's option parser splits at: the files are still 0600.
+  for (const char* f : {"/tpm2-00.permall", "/.lock"}) {
+    struct stat st {};
+    ASSERT_EQ(stat((s.state_dir() + f).c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_mode & 07777, 0600u) << f;
+  }
   EXPECT_EQ(Env::posix().read_file(s.run_dir() + "/swtpm.pid"), std::to_string(pid) + "\n");
   EXPECT_EQ(s.connect()->pcr_read(11), tpm::Digest{});
   s.stop();

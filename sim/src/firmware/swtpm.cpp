@@ -12,6 +12,9 @@ namespace cryptnode::sim {
 namespace {
 
 constexpr const char* kSocketName = "tpm.sock";
+constexpr const char* kStateLink = "state";  // -> the state directory, when its path has a comma
+constexpr const char* kRunFiles[] = {"tpm.sock", "tpm.sock.ctrl", "swtpm.pid", "swtpm.log",
+                                     kStateLink};
 
 bool is_our_swtpm(const std::string& cmdline, const std::string& socket) {
   return cmdline.find("swtpm") != std::string::npos &&
@@ -70,9 +73,21 @@ std::string Swtpm::log_tail() {
   return last_lines(env_.read_file(log_file_).value_or(""), 4);
 }
 
+std::string Swtpm::tpmstate_dir() {
+  // swtpm splits every option value at commas and has no escape for one (TPM_PATH, the other way
+  // to name the directory, takes no mode: the files would be 0640). A state directory whose path
+  // holds a comma is named through a symlink in the run directory, whose path is hex. Any other
+  // path is named as it is, so the command line names the node (leak checks look for it there).
+  env_.remove(run_dir_ + "/" + kStateLink);
+  if (state_dir_.find(',') == std::string::npos) return state_dir_;
+  const std::string link = run_dir_ + "/" + kStateLink;
+  const ProcessResult r = env_.run({"ln", "-s", "--", state_dir_, link}, {});  // argv: no shell
+  if (r.exit_code != 0) throw Error(Code::kIO, "swtpm: cannot link " + link + ": " + r.output);
+  return link;
+}
+
 void Swtpm::remove_run_files() {
-  for (const char* f : {"tpm.sock", "tpm.sock.ctrl", "swtpm.pid", "swtpm.log"})
-    env_.remove(run_dir_ + "/" + f);
+  for (const char* f : kRunFiles) env_.remove(run_dir_ + "/" + f);
   env_.remove(run_dir_);  // only when empty
 }
 
@@ -97,8 +112,7 @@ bool Swtpm::stop_leftover(Env& env, const std::string& node_dir, const SwtpmOpti
       stopped = true;
     }
   }
-  for (const char* f : {"tpm.sock", "tpm.sock.ctrl", "swtpm.pid", "swtpm.log"})
-    env.remove(run + "/" + f);
+  for (const char* f : kRunFiles) env.remove(run + "/" + f);
   env.remove(run);  // only when empty
   return stopped;
 }
@@ -116,12 +130,8 @@ void Swtpm::start() {
 
   ProcessOptions po;
   po.output_file = log_file_;
-  std::vector<std::string> argv = {"swtpm", "socket", "--tpm2"};
-  if (state_dir_.find(',') == std::string::npos) {
-    argv.insert(argv.end(), {"--tpmstate", "dir=" + state_dir_ + ",mode=0600"});  // not 0640
-  } else {
-    po.env.push_back("TPM_PATH=" + state_dir_);  // swtpm splits option values at commas
-  }
+  std::vector<std::string> argv = {"swtpm", "socket", "--tpm2", "--tpmstate",
+                                   "dir=" + tpmstate_dir() + ",mode=0600"};  // not 0640
   argv.insert(argv.end(),
               {"--server", "type=unixio,path=" + socket_, "--ctrl",
                "type=unixio,path=" + socket_ + ".ctrl", "--flags", "not-need-init,startup-clear"});

@@ -77,6 +77,7 @@ class Swtpm {
 
  private:
   std::string log_tail();
+  std::string tpmstate_dir();  // what --tpmstate dir= names (see swtpm.cpp)
   void remove_run_files();
 
   Env& env_;
