@@ -5,7 +5,7 @@ JOBS    ?= 2
 CMAKE_FLAGS ?=
 PYPATH  := $(CURDIR)/bindings/python
 
-.PHONY: all setup configure build test test-cpp test-py test-vm test-vm-smoke demo bench format clean help
+.PHONY: all setup configure build test test-cpp test-py test-exhaustive test-vm test-vm-smoke demo bench format clean help
 
 all: build
 
@@ -31,8 +31,13 @@ test-cpp: build
 # PYTEST_ARGS="-n 2" runs the scenarios under pytest-xdist (each worker's nodes isolated; see
 # bindings/python/cryptnode/pytest_plugin.py). Serial by default until -n 2 measures faster here.
 PYTEST_ARGS ?=
+# `make test` runs the crash matrix's representative subset; `make test-exhaustive` runs the tests
+# marked `exhaustive` (the whole crash matrix, scenarios/test_crash_matrix.py).
 test-py: build
-	cd scenarios && PYTHONPATH=$(PYPATH) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+	cd scenarios && PYTHONPATH=$(PYPATH) $(PY) -m pytest -q -p no:cacheprovider -m "not exhaustive" $(PYTEST_ARGS) .
+
+test-exhaustive: build
+	cd scenarios && PYTHONPATH=$(PYPATH) $(PY) -m pytest -q -p no:cacheprovider -m exhaustive $(PYTEST_ARGS) .
 
 test-vm: build
 	cd vmtests && PYTHONPATH=$(PYPATH) $(PY) -m pytest -q -p no:cacheprovider -m vm .

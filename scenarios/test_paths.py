@@ -1,10 +1,12 @@
-"""Node directories whose paths hold spaces, non-ASCII letters, shell metacharacters, a tab or a
-newline work like any other, through Python and through the CLI: create, boot, write, shutdown,
-boot again, a kill -9 of the process that owns the powered-on node, then a boot that recovers —
-with no loop device, mount or swtpm process left behind (cryptnode.pytest_plugin.leftovers).
+"""Node directories whose paths hold spaces, non-ASCII letters, shell metacharacters, commas and
+`=` (swtpm's option syntax), a tab or a newline work like any other, through Python and through the
+CLI: create, boot, write, shutdown, boot again, a kill -9 of the process that owns the powered-on
+node, then a boot that recovers — with no loop device, mount or swtpm process left behind
+(cryptnode.pytest_plugin.leftovers) and the swtpm state files 0600 (sim/src/firmware/swtpm.cpp).
 Paths reach mountinfo escaped (\\040, \\011, \\012, \\134) and sysfs' backing_file raw: both are read
 back exactly (docs/design.md)."""
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -14,6 +16,7 @@ import time
 import pytest
 
 from configs import NODEID, config, doc
+from cryptnode.host import swtpm_processes
 from cryptnode.pytest_plugin import leftovers, snapshot
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="simulated nodes need root")
@@ -24,6 +27,8 @@ NAMES = {
     "spaces-and-letters": "a node dir ünïcødé ノード",
     "shell-metacharacters": "n $(touch PWNED) `id`;&|<>'\"*?[x]{a,b}~!#%\\",
     "tab-and-newline": "tab\there\nnewline -- -n",
+    # swtpm splits option values at commas and reads key=value: a path that would add a mode
+    "commas-and-equals": "a,b=c,mode=0644,,dir=x ,",
 }
 
 
@@ -35,6 +40,25 @@ def _no_leftovers(before):
         time.sleep(0.3)
         leaks = leftovers(before, snapshot())
     assert not leaks, f"left behind: {leaks}"
+
+
+def _tpm_state_is_private(path):
+    """The swtpm state (seeds, NV: secrets) is 0600 in a 0700 directory, whatever the path holds."""
+    tpm = os.path.join(path, "tpm")
+    assert os.stat(tpm).st_mode & 0o777 == 0o700
+    files = os.listdir(tpm)
+    assert "tpm2-00.permall" in files, files
+    for name in files:
+        mode = os.lstat(os.path.join(tpm, name)).st_mode & 0o777
+        assert mode == 0o600, f"{name}: {oct(mode)}"
+
+
+def _swtpms_of(path):
+    """swtpm processes serving this node: found by its run directory (/run/cryptnode/<16 hex of
+    SHA-256(node dir)>, sim/include/cryptnode/sim/swtpm.h), which a command line names whatever the
+    node path holds (a path with a comma reaches swtpm through a link there)."""
+    run = "/run/cryptnode/" + hashlib.sha256(path.encode()).hexdigest()[:16] + "/"
+    return [pid for pid, cmd in swtpm_processes().items() if run in cmd]
 
 
 def _no_command_ran(root):
@@ -77,7 +101,10 @@ def test_python_api_on_a_hostile_path(tmp_path, name):
         node.boot(config=CFG)
         node.write_file("EPHEMERAL", "data.txt", b"kept")
         assert node.volume_status("EPHEMERAL").encryption_provider == "luks2"
+        _tpm_state_is_private(path)
+        assert _swtpms_of(path)
     _no_leftovers(before)
+    assert not _swtpms_of(path)
     with Node.open(path) as node:
         node.boot()
         assert node.read_file("EPHEMERAL", "data.txt") == b"kept"
@@ -92,6 +119,7 @@ def test_python_api_on_a_hostile_path(tmp_path, name):
         assert node.read_file("EPHEMERAL", "data.txt") == b"kept"
         assert node.read_file("EPHEMERAL", "while-killed.txt") == b"k"
     _no_leftovers(before)
+    assert not _swtpms_of(path)
     _no_command_ran(root)
     assert os.stat(path).st_mode & 0o777 == 0o700
 
@@ -128,7 +156,10 @@ def test_cli_on_a_hostile_path(cli, tmp_path):
         assert {v["id"]: v["phase"] for v in r.json()["volumes"]}["EPHEMERAL"] == "ready"
         r = cli("-n", path, "get", "volumestatus")
         assert r.returncode == 0 and "EPHEMERAL" in r.stdout, r
+        _tpm_state_is_private(path)
+        assert _swtpms_of(path)
     finally:
         cli("-n", path, "shutdown")
     _no_leftovers(before)
+    assert not _swtpms_of(path)
     _no_command_ran(root)

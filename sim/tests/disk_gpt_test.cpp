@@ -79,6 +79,47 @@ TEST(AttachedDisk, PartitionsAppearAndKeepTheirNumbers) {
   EXPECT_TRUE(Env::posix().loops_backed_under(img.dir()).empty()) << loop;
 }
 
+// Partitions added with BLKPG outlive LOOP_CLR_FD (the simulation binds loop devices without
+// LO_FLAGS_PARTSCAN, and only then does the kernel drop them): recovery's detach_loop drops a
+// crashed owner's first, and an attach drops what an earlier user of the device left, so that
+// user's partitions never make the next BLKPG add fail with EBUSY.
+TEST(AttachedDisk, PartitionsOfAnEarlierUserOfTheLoopDeviceAreDropped) {
+  ScratchFile img(64 * kMiB);
+  Env& env = Env::posix();
+  auto parts = [](const std::string& loop) {
+    const std::string base = loop.substr(5);
+    int n = 0;
+    for (const auto& name : Env::posix().list_dir("/sys/block/" + base))
+      n += name.rfind(base + "p", 0) == 0;
+    return n;
+  };
+  {  // recovery of a crashed owner's device
+    auto loop = env.attach_loop(img.path(), 512, false);
+    env.add_partition(loop->path(), 1, kMiB, 8 * kMiB);
+    env.add_partition(loop->path(), 2, 9 * kMiB, 8 * kMiB);
+    ASSERT_EQ(parts(loop->path()), 2);
+    env.detach_loop(loop->path());
+    EXPECT_EQ(parts(loop->path()), 0);
+  }
+  auto first = env.attach_loop(img.path(), 512, false);
+  const std::string path = first->path();
+  env.add_partition(path, 1, kMiB, 8 * kMiB);
+  env.add_partition(path, 2, 9 * kMiB, 8 * kMiB);
+  first->detach();  // LOOP_CLR_FD alone, as an owner killed before its deletes
+  ASSERT_EQ(parts(path), 2) << "the kernel dropped them itself: nothing left to test";
+  std::vector<std::unique_ptr<LoopDevice>> held;  // until the device is handed out again
+  while (held.size() < 32 && (held.empty() || held.back()->path() != path))
+    held.push_back(env.attach_loop(img.path(), 512, false));
+  if (held.back()->path() == path) {
+    EXPECT_EQ(parts(path), 0);
+    env.add_partition(path, 1, 4 * kMiB, 16 * kMiB);  // overlaps both stale ones
+    EXPECT_EQ(parts(path), 1);
+    env.delete_partition(path, 1);
+  }
+  held.clear();
+  for (int i : {1, 2}) env.delete_partition(path, i);  // if another process took it first
+}
+
 TEST(Probe, TalosBlkidSemantics) {
   ScratchFile img(64 * kMiB);
   EXPECT_EQ(probe(img.path(), Env::posix()), "");

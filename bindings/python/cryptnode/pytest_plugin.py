@@ -1,7 +1,8 @@
 """pytest plugin for cryptnode suites (registered by scenarios/conftest.py and by the `pytest11`
 entry point of the installed package).
 
-- markers: vm (boots a real kernel under QEMU), slow, tpm (needs swtpm), kms (needs the KMS server)
+- markers: vm (boots a real kernel under QEMU), slow, exhaustive (deselected by `make test`), tpm
+  (needs swtpm), kms (needs the KMS server)
 - fixtures: node, node_factory (simulated nodes in the test's tmp dir, closed afterwards), kms (a
   KMS server, stopped afterwards), crash_at (the helper below)
 - crash_at(node, point, operation, *args): arm a fault point, run the operation, check the node
@@ -34,6 +35,8 @@ __all__ = ["crash_at", "fuse_mounts", "loop_devices", "snapshot", "leftovers"]
 MARKERS = {
     "vm": "boots a real kernel under libvirt/QEMU (slow; skipped where QEMU or a kernel is absent)",
     "slow": "takes more than a few seconds",
+    "exhaustive": "beyond the default run's representative subset (the full crash matrix): "
+                  "`make test` deselects it, `make test-exhaustive` runs it",
     "tpm": "needs swtpm",
     "kms": "needs the gRPC KMS server",
 }
