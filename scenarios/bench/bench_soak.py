@@ -149,6 +149,7 @@ def main():
         print("bench_soak: skipped (simulated nodes need root)")
         return 0
     root = tempfile.mkdtemp(prefix="cryptnode-soak-")
+    load = os.getloadavg()  # the machine is shared: the figure means little without it
     t = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, __file__, str(i), root], stdout=subprocess.PIPE,
                               text=True) for i in range(NODES)]
@@ -170,7 +171,8 @@ def main():
         print(f"node {r['node']}: {r['cycles']} cycles, {r['cuts']} power cuts, {r['kills']} "
               f"kill -9, peak RSS {r['peak_rss_mib']} MiB")
     print(f"soak: {len(results)} nodes, {cycles} cycles in {wall:.0f} s = "
-          f"{cycles / (wall / 60):.1f} cycles/min (seed {SEED})")
+          f"{cycles / (wall / 60):.1f} cycles/min (seed {SEED}); load average at the start "
+          f"{load[0]:.1f}, at the end {os.getloadavg()[1]:.1f} (5 min)")
     if left:
         print(f"!! left behind: {left}")
         status = 1
