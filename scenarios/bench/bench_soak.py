@@ -117,6 +117,8 @@ def worker(index, root):
                 node.boot()
                 check(node, files)
             done += 1
+            if done % 25 == 0:  # progress, on stderr (stdout carries the result)
+                print(f"node {index}: {done} cycles", file=sys.stderr, flush=True)
     finally:
         node.close()
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -707,7 +707,14 @@ class PosixEnv final : public Env {
     std::vector<std::string> out;
     for (const auto& name : list_dir("/sys/block")) {
       if (name.rfind("loop", 0) != 0) continue;
-      auto backing = read_file("/sys/block/" + name + "/loop/backing_file");
+      // Another process may detach it between the listing and the read: the attribute then
+      // reads ENODEV (or is gone). Either way it is not a loop device under `dir`.
+      std::optional<std::string> backing;
+      try {
+        backing = read_file("/sys/block/" + name + "/loop/backing_file");
+      } catch (const Error&) {
+        continue;
+      }
       if (!backing) continue;
       // sysfs ends the path with one newline; the path itself may hold more (a node directory
       // named with a newline): only the last one is dropped.
