@@ -130,7 +130,14 @@ def test_a_peer_of_another_user_is_refused(tmp_path):
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     t.start()
     try:
-        r = raw(path, b'{"op": "status"}\n')
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(60)
+            s.connect(path)
+            try:
+                s.sendall(b'{"op": "status"}\n')
+            except BrokenPipeError:
+                pass  # refused and closed before the request was written: the reply is there
+            r = json.loads(s.makefile("rb").readline())
         assert not r["ok"] and r["error"]["code"] == "permission_denied"
         assert f"uid {os.geteuid()} is not the node's owner" in r["error"]["message"]
     finally:
