@@ -13,6 +13,7 @@ help:
 	@echo "make test    set-up if needed, build, run every test suite (ctest + pytest)"
 	@echo "make demo    set-up if needed, build, run the demo"
 	@echo "make build   build only;  make bench  run the benchmarks;  make format  clang-format"
+	@echo "make test-exhaustive  the tests make test leaves out (the rest of the crash matrix)"
 
 setup:
 	@scripts/setup
