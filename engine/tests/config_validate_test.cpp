@@ -313,6 +313,16 @@ TEST(YamlLibrary, V3ForkBefore112AndV4From112) {
   EXPECT_NE(v3.find("line 9: cannot unmarshal !!int `-0` into bool"), std::string::npos) << v3;
 }
 
+// user_volume_type (user_volume_config.go, f3df0f80b/308c6bc41 in 1.12.0): volumeType is an
+// unknown key of UserVolumeConfig before 1.12.
+TEST(UserVolumeType, UnknownKeyBefore112) {
+  const std::string dir = volume("UserVolumeConfig", "cache", "volumeType: directory\n");
+  EXPECT_EQ(parse_error(dir, versions::Version::parse("1.11.6")),
+            "error decoding document v1alpha1/UserVolumeConfig/cache (line 1): unknown keys "
+            "found during decoding:\nvolumeType: directory\n");
+  EXPECT_TRUE(MachineConfig::parse(dir, versions::Version::parse("1.12.0")).validate().empty());
+}
+
 TEST(BadInput, Huge) {
   std::string huge(10 << 20, ' ');
   EXPECT_EQ(parse_error(huge),
