@@ -181,3 +181,5 @@ def test_cli_gen_config_and_patch_mc(cli, node_dir, tmp_path):
     bad.write_text("version: v1alpha1\n$patch: delete\n")
     r = cli("-n", node_dir, "patch", "mc", "--patch", f"@{bad}", "--mode=no-reboot")
     assert r.returncode == 1 and "can't delete the root of the legacy document" in r.stderr
+    # The refused patch is named as apply-config -f FILE names its file.
+    assert f"patch mc --patch @{bad}: " in r.stderr, r.stderr

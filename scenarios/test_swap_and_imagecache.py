@@ -74,3 +74,42 @@ def test_image_cache_disabled_has_no_volume(node):
     node.boot(config=config(IMAGECACHE))
     assert "IMAGECACHE" not in node.volumes()
     assert node.running
+
+
+def test_swap_partition_is_typed_linux_swap(node):
+    """volumeconfig/user_volumes.go SwapVolumeTransformer: PartitionSpec.TypeUUID is
+    partition.LinkSwap (internal/pkg/partition/constants.go), not LinuxFilesystemData."""
+    import json
+    import os
+    import subprocess
+    node.boot(config=config(SWAP))
+    image = os.path.join(node.path, "disks", "disk1.img")
+    out = subprocess.run(["sfdisk", "--json", image], capture_output=True, text=True, check=True)
+    types = {p.get("name"): p["type"] for p in json.loads(out.stdout)["partitiontable"]["partitions"]}
+    assert types["s-swap1"] == "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F", types
+
+
+def test_image_cache_iso_is_located_by_its_label_and_never_encrypted(node_factory):
+    """cri/image_cache_config.go createVolumeConfigISO: with the image cache enabled, IMAGECACHE-ISO
+    is a disk-type volume located by `volume.name in ["iso9660", "vfat"] &&
+    volume.label.startsWith("TALOS_")`: missing without such a volume, ready (not encrypted,
+    nothing written) on a disk that carries one; no such volume without the image cache."""
+    import os
+    import subprocess
+    node = node_factory(disks=["1GiB", "512MiB", "64MiB"])
+    node.boot(config=config(IMAGECACHE))
+    assert "IMAGECACHE-ISO" not in node.volumes()
+    image = os.path.join(node.path, "disks", "disk2.img")
+    node.apply_config(with_image_cache(), mode="reboot")
+    assert node.volume_status("IMAGECACHE-ISO").phase == "missing"
+    assert node.running
+    node.shutdown()
+    subprocess.run(["mkfs.vfat", "-n", "TALOS_V1_12", image], check=True, capture_output=True)
+    before = open(image, "rb").read(1 << 20)
+    node.boot()
+    st = node.volume_status("IMAGECACHE-ISO")
+    assert (st.type, st.phase) == ("disk", "ready"), st.error_message
+    assert st.location == node.devices()["disk2"] and st.encryption_provider == ""
+    assert node.running
+    node.shutdown()
+    assert open(image, "rb").read(1 << 20) == before

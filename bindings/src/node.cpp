@@ -32,6 +32,7 @@ void init_node(py::module_& m) {
                              [](const VolumeStatus& s) { return optional_phase(s.pre_fail_phase); })
       .def_readonly("error_message", &VolumeStatus::error_message)
       .def_readonly("retryable", &VolumeStatus::retryable)
+      .def_readonly("type", &VolumeStatus::type)
       .def_readonly("location", &VolumeStatus::location)
       .def_readonly("mount_location", &VolumeStatus::mount_location)
       .def_readonly("parent_location", &VolumeStatus::parent_location)

@@ -286,6 +286,43 @@ TEST(BadInput, Truncated) {
       "decode error: yaml: line 6: found unexpected end of stream");
 }
 
+// yaml_v4_decoder (pkg/machinery/config/configloader/internal/decoder/decoder.go, 92eeaa482 in
+// 1.12.0): before, a fork of gopkg.in/yaml.v3. Where the two libraries answer differently: the
+// scanner's spelling of a bad \x escape, and the tag of a plain "-0" (resolve.go).
+TEST(YamlLibrary, V3ForkBefore112AndV4From112) {
+  const auto v1116 = versions::Version::parse("1.11.6");
+  const auto v1120 = versions::Version::parse("1.12.0");
+  const std::string escape =
+      "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n  keys:\n"
+      "    - slot: 0\n      static:\n        passphrase: \"a\\xZZ\"\n";
+  EXPECT_EQ(parse_error(escape, v1120),
+            "decode error: yaml: line 8: did not find expected hexadecimal number");
+  EXPECT_EQ(parse_error(escape, v1116),
+            "decode error: yaml: line 8: did not find expected hexdecimal number");
+  EXPECT_EQ(parse_error("a: \"\\q\"\n", v1120),
+            "decode error: yaml: found unknown escape character");
+  EXPECT_EQ(parse_error("a: 1\nb: \"\\uD800\"\n", v1120),
+            "decode error: yaml: line 2: found invalid Unicode character escape code");
+
+  const std::string minus_zero =
+      "apiVersion: v1alpha1\nkind: VolumeConfig\nname: EPHEMERAL\nencryption:\n  provider: luks2\n"
+      "  keys:\n    - slot: 0\n      nodeID: {}\n      lockToState: -0\n";
+  const std::string v4 = parse_error(minus_zero, v1120);
+  const std::string v3 = parse_error(minus_zero, v1116);
+  EXPECT_NE(v4.find("line 9: cannot unmarshal !!float `-0` into bool"), std::string::npos) << v4;
+  EXPECT_NE(v3.find("line 9: cannot unmarshal !!int `-0` into bool"), std::string::npos) << v3;
+}
+
+// user_volume_type (user_volume_config.go, f3df0f80b/308c6bc41 in 1.12.0): volumeType is an
+// unknown key of UserVolumeConfig before 1.12.
+TEST(UserVolumeType, UnknownKeyBefore112) {
+  const std::string dir = volume("UserVolumeConfig", "cache", "volumeType: directory\n");
+  EXPECT_EQ(parse_error(dir, versions::Version::parse("1.11.6")),
+            "error decoding document v1alpha1/UserVolumeConfig/cache (line 1): unknown keys "
+            "found during decoding:\nvolumeType: directory\n");
+  EXPECT_TRUE(MachineConfig::parse(dir, versions::Version::parse("1.12.0")).validate().empty());
+}
+
 TEST(BadInput, Huge) {
   std::string huge(10 << 20, ' ');
   EXPECT_EQ(parse_error(huge),

@@ -93,6 +93,7 @@ TEST(RuleTable, BoundariesAsTalosTagsShowThem) {
       {Rule::kMapperNameVolumeID, "1.11.6", "1.12.0"},
       {Rule::kResetDropsPartition, "1.11.6", "1.12.0"},
       {Rule::kYamlV4Decoder, "1.11.6", "1.12.0"},
+      {Rule::kUserVolumeType, "1.11.6", "1.12.0"},
       {Rule::kLuks2HeaderValidation, "1.12.6", "1.12.7"},
       {Rule::kLuks2HeaderRejectsArgon2i, "1.12.6", "1.12.7"},
       {Rule::kKeyHandlerTimeout20s, "1.12.6", "1.12.7"},
@@ -161,7 +162,7 @@ TEST(RuleTable, EveryRuleHasRowsWithSourcesAndStableIds) {
     }
     ids.insert(r.id);
   }
-  EXPECT_EQ(ids.size(), 20u);
+  EXPECT_EQ(ids.size(), 21u);
   EXPECT_EQ(rule_from_id("nope"), std::nullopt);
 }
 

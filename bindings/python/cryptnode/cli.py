@@ -450,7 +450,9 @@ def _remote(op: str, **params: Callable[[Any], Any]):
         except RemoteError as e:
             if e.node and e.node.get("state") == "off":
                 _wait_gone(e.node["pid"])
-            where = f"apply-config -f {args.file}: " if op == "apply_config" else ""
+            # The input that was refused, named as it was given: the config file, the patch.
+            where = (f"apply-config -f {args.file}: " if op == "apply_config" else
+                     f"patch mc --patch {args.patch}: " if op == "patch_config" else "")
             raise Failure(where + str(e)) from None
         summary, result = resp["node"], resp.get("result")
         if summary["state"] == "off":

@@ -530,6 +530,9 @@ MachineConfig MachineConfig::parse(std::string_view yaml, const versions::Versio
   if (yaml.size() > kMaxConfigBytes)
     fail("machine config: too large: " + std::to_string(yaml.size()) + " bytes (the limit is " +
          std::to_string(kMaxConfigBytes) + " bytes)");
+  const goyaml::LibraryScope library(versions::applies(versions::Rule::kYamlV4Decoder, version)
+                                         ? goyaml::Library::kYamlV4
+                                         : goyaml::Library::kYamlV3Fork);
   if (auto e = goyaml::stream_error(yaml)) fail("decode error: " + *e);
   MachineConfig cfg;
   cfg.text_ = std::string(yaml);

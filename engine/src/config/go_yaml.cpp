@@ -10,6 +10,35 @@
 namespace cryptnode::config::goyaml {
 namespace {
 
+thread_local Library current_library = Library::kYamlV4;
+
+bool is_hex(char c) {
+  return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+}
+
+// scanner.go yaml_parser_scan_flow_scalar: the escape after the backslash at t[k] in a
+// double-quoted scalar; the problem text, or nullopt when go-yaml accepts it.
+std::optional<std::string> escape_error(std::string_view t, size_t k) {
+  if (k + 1 >= t.size()) return std::nullopt;  // the unterminated-quote check reports it
+  const char e = t[k + 1];
+  if (e == '\n' || e == '\r') return std::nullopt;  // an escaped line break
+  static const std::string_view kSimple = "0abt\tnvfre \"'\\N_LP";
+  if (kSimple.find(e) != std::string_view::npos) return std::nullopt;
+  const size_t length = e == 'x' ? 2 : e == 'u' ? 4 : e == 'U' ? 8 : 0;
+  if (length == 0) return "found unknown escape character";
+  uint32_t value = 0;
+  for (size_t i = 0; i < length; ++i) {
+    const size_t at = k + 2 + i;
+    if (at >= t.size() || !is_hex(t[at]))
+      return current_library == Library::kYamlV4 ? "did not find expected hexadecimal number"
+                                                 : "did not find expected hexdecimal number";
+    value = (value << 4) + static_cast<uint32_t>(std::stoul(std::string(1, t[at]), nullptr, 16));
+  }
+  if ((value >= 0xD800 && value <= 0xDFFF) || value > 0x10FFFF)
+    return "found invalid Unicode character escape code";
+  return std::nullopt;
+}
+
 bool allowed_char(uint32_t c) {  // internal/libyaml/reader.go: the printable set
   return c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0x7E) || c == 0x85 ||
          (c >= 0xA0 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) ||
@@ -89,6 +118,13 @@ std::optional<std::string> quote_error(std::string_view t) {
               }
             }
           } else if (ch == '"' && q == '\\') {
+            if (auto problem = escape_error(t, k)) {
+              // parser.fail(): ContextMark (the quote) + 1, else ProblemMark (the escape) + 1,
+              // else no line at all.
+              const size_t at = open_line != 0 ? open_line + 1 : cur_line != 0 ? cur_line + 1 : 0;
+              return "yaml: " + (at ? "line " + std::to_string(at) + ": " : std::string()) +
+                     *problem;
+            }
             ++k;
           } else if (q == ch) {
             if (ch == '\'' && k + 1 < t.size() && t[k + 1] == '\'') {
@@ -213,6 +249,14 @@ bool go_parse_uint(const std::string& s, uint64_t& out) {
 
 }  // namespace
 
+LibraryScope::LibraryScope(Library l) : previous_(current_library) {
+  current_library = l;
+}
+
+LibraryScope::~LibraryScope() {
+  current_library = previous_;
+}
+
 std::optional<std::string> stream_error(std::string_view text) {
   if (auto e = reader_error(text)) return e;
   return quote_error(text);
@@ -323,7 +367,9 @@ Resolved resolve(const YAML::Node& n, std::string_view source) {
     }
   for (const char* s : {".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF",
                         "-.inf", "-.Inf", "-.INF", "-0", "-0.0"})
-    if (v == s) {
+    // resolve.go: v4's table maps "-0" and "-0.0" to negativeZero; v3 has neither ("-0" is the
+    // int 0 there, "-0.0" a float through ParseFloat).
+    if (v == s && (current_library == Library::kYamlV4 || v != "-0")) {
       r.kind = Resolved::kFloat;
       r.f = v.find("inf") != std::string::npos || v.find("Inf") != std::string::npos ||
                     v.find("INF") != std::string::npos

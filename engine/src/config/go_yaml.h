@@ -15,6 +15,23 @@
 
 namespace cryptnode::config::goyaml {
 
+// The YAML library of Talos' configloader (versions::Rule::kYamlV4Decoder): before 1.12 a fork
+// of gopkg.in/yaml.v3 (github.com/unix4ever/yaml, v3.0.1-based), from 1.12 go.yaml.in/yaml/v4
+// v4.0.0-rc.3. Where they differ here: v4 resolves a plain "-0" as !!float (v3: !!int), and v3's
+// scanner spells "did not find expected hexdecimal number".
+enum class Library { kYamlV3Fork, kYamlV4 };
+// The library the functions below follow on this thread while the scope lives (default v4).
+class LibraryScope {
+ public:
+  explicit LibraryScope(Library l);
+  ~LibraryScope();
+  LibraryScope(const LibraryScope&) = delete;
+  LibraryScope& operator=(const LibraryScope&) = delete;
+
+ private:
+  Library previous_;
+};
+
 // go-yaml's reader/scanner errors that yaml-cpp would not raise (invalid UTF-8, control
 // characters, an unterminated quoted scalar): "yaml: ..." as ParserError.Error() prints it;
 // nullopt when the stream passes.

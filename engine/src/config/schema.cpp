@@ -104,6 +104,14 @@ struct Types {
                  {"filesystem", &filesystem},
                  {"encryption", &encryption}}};
   Type user_114 = replace_encryption(user_112, &encryption_114);
+  Type user_111{Kind::kStruct,  // before volumeType (versions::Rule::kUserVolumeType)
+                "block.UserVolumeConfigV1Alpha1",
+                {{"apiVersion", &str},
+                 {"kind", &str},
+                 {"name", &str},
+                 {"provisioning", &provisioning},
+                 {"filesystem", &filesystem},
+                 {"encryption", &encryption}}};
   Type raw_112{Kind::kStruct,
                "block.RawVolumeConfigV1Alpha1",
                {{"apiVersion", &str},
@@ -181,7 +189,10 @@ const Type* document_type(const std::string& kind, const versions::Version& v) {
   const Types& t = types();
   const bool discards = versions::applies(versions::Rule::kEncryptionAllowDiscards, v);
   if (kind == "VolumeConfig") return discards ? &t.volume_config_114 : &t.volume_config_112;
-  if (kind == "UserVolumeConfig") return discards ? &t.user_114 : &t.user_112;
+  if (kind == "UserVolumeConfig") {
+    if (!versions::applies(versions::Rule::kUserVolumeType, v)) return &t.user_111;
+    return discards ? &t.user_114 : &t.user_112;
+  }
   if (kind == "RawVolumeConfig") return discards ? &t.raw_114 : &t.raw_112;
   if (kind == "SwapVolumeConfig") return discards ? &t.swap_114 : &t.swap_112;
   if (kind == "ExistingVolumeConfig") return &t.existing;

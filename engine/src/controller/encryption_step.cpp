@@ -1,7 +1,8 @@
 // HandleEncryption for one volume (internal/app/machined/pkg/controllers/block/internal/volumes/
 // encrypt.go): an encryption::Handler built from the volume's EncryptionSpec with this machine's
 // key sources (UUID, lockToSTATE salt, KMS transport), FormatAndEncrypt or Open + syncKeys, the
-// VolumeStatus encryption fields, then activation as /dev/mapper/luks2-<volumeID>.
+// VolumeStatus encryption fields, then activation as /dev/mapper/luks2-<volumeID> (before 1.12:
+// <partition>-encrypted); close.go's teardown by the name each release used.
 #include "cryptnode/engine/encryption_handler.h"
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/keys/kms_handler.h"
@@ -32,8 +33,19 @@ class EncryptionStep final : public volume::VolumeEncryption {
     return open_with(h, spec, where, status);
   }
 
-  void close(const volume::VolumeSpec& spec, volume::VolumeStatus&) override {
-    s_.host.activation().close(mapper_name(spec));
+  // close.go: Handler.Close(name) ignores a name that is not active (ErrDeviceNotReady).
+  // 1.9.0-1.10.3 closed filepath.Base(MountLocation), the resolved /dev/dm-N (here the mapped
+  // device's own name, dm-N or the userspace backend's loopN): never a mapping's name, so the
+  // close was a no-op and the mapping stayed open (talos#11725); the others close it by name.
+  void close(const volume::VolumeSpec& spec, volume::VolumeStatus& status) override {
+    auto& act = s_.host.activation();
+    const std::string name = versions::applies(versions::Rule::kCloseByMapperName, s_.version)
+                                 ? mapper_name(spec, status.location)
+                                 : base_name(status.mount_location);
+    if (act.is_open(name))
+      act.close(name);
+    else
+      s_.note(spec.id, "closing \"" + name + "\": not active, ignored");
   }
 
  private:
@@ -52,11 +64,12 @@ class EncryptionStep final : public volume::VolumeEncryption {
     auto activate = [&](int slot, const Secret& passphrase) {
       activating = true;
       auto& act = s_.host.activation();
-      if (act.is_open(mapper_name(spec)) &&
+      const std::string name = mapper_name(spec, where.location);
+      if (act.is_open(name) &&
           versions::applies(versions::Rule::kOpenHandlesOpenVolume, s_.version))
-        mapped = act.path(mapper_name(spec));
+        mapped = act.path(name);
       else
-        mapped = act.open(where.location, slot, passphrase, mapper_name(spec), o);
+        mapped = act.open(where.location, slot, passphrase, name, o);
       activating = false;
     };
     encryption::OpenResult r;
@@ -81,8 +94,20 @@ class EncryptionStep final : public volume::VolumeEncryption {
     return mapped;
   }
 
-  // Talos' mapper name since 1.12: luks2-<volumeID>.
-  static std::string mapper_name(const volume::VolumeSpec& spec) { return "luks2-" + spec.id; }
+  // encrypt.go's mapped name: luks2-<volumeID> since 1.12 (handler.Name() + "-" + ID), before
+  // filepath.Base(Status.Location) + "-encrypted" ("loop3p6-encrypted").
+  std::string mapper_name(const volume::VolumeSpec& spec, const std::string& location) const {
+    if (versions::applies(versions::Rule::kMapperNameVolumeID, s_.version))
+      return "luks2-" + spec.id;
+    return base_name(location) + "-encrypted";
+  }
+
+  static std::string base_name(const std::string& path) {  // Go's filepath.Base
+    std::string p = path;
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    const size_t slash = p.rfind('/');
+    return slash == std::string::npos || p.size() == 1 ? p : p.substr(slash + 1);
+  }
 
   encryption::Handler handler(const volume::VolumeSpec& spec) {
     encryption::KeySources src;

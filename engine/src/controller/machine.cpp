@@ -146,8 +146,14 @@ void Machine::State::reconcile_volume(const std::string& id, volume::VolumeEncry
   if (sp == specs.end()) return;
   volume::VolumeStatus& st = statuses[id];
   st.id = id;
+  st.type = sp->second.type;
   const auto before = st.phase;
   const std::string before_error = st.error_message;
+  if (sp->second.type == "directory") {
+    reconcile_directory(st);
+    if (st.phase != before) note(id, std::string(volume::phase_name(st.phase)));
+    return;
+  }
   if (previous_wave_provisioned || !sp->second.provision) {
     volume::reconcile(sp->second, st, host, step);
   } else {
@@ -169,6 +175,21 @@ void Machine::State::reconcile_volume(const std::string& id, volume::VolumeEncry
     st.mount_point = host.mount(st);
     note(id, "mounted");
   }
+}
+
+// A directory volume (locate.go handleSimpleVolumeTypes: always ready; its MountSpec: TargetPath
+// <name> under ParentID /var/mnt, mode 0755, bind-mounted): the directory /var/mnt/<name> on
+// EPHEMERAL, made once EPHEMERAL is mounted. Decision: the node hands out the directory itself
+// rather than a bind mount of it onto itself. It is as encrypted as EPHEMERAL is.
+void Machine::State::reconcile_directory(volume::VolumeStatus& st) {
+  if (st.phase == volume::Phase::kClosed) return;
+  st.phase = volume::Phase::kReady;
+  auto eph = statuses.find("EPHEMERAL");
+  if (!st.mount_point.empty() || eph == statuses.end() || eph->second.mount_point.empty()) return;
+  const std::string dir = eph->second.mount_point + "/mnt/" + st.id.substr(2);  // "u-<name>"
+  env.make_dirs(dir, 0755);
+  st.mount_point = dir;
+  note(st.id, "mounted");
 }
 
 void Machine::State::maybe_start_the_world() {

@@ -71,7 +71,8 @@ struct Machine::State {
   // PCRStatusController: start-the-world once STATE and EPHEMERAL are ready and nothing is
   // pending (from 1.12.11 / 1.13.8 also every VolumeConfig must have a status: talos#13827).
   void maybe_start_the_world();
-  void teardown();  // close every volume, user volumes first
+  void teardown();                                     // close every volume, user volumes first
+  void reconcile_directory(volume::VolumeStatus& st);  // a directory volume: ready, mounted
 
   // config_acquire.cpp
   std::optional<std::string> read_persisted_config();

@@ -1,7 +1,9 @@
 // talosctl reset --system-labels-to-wipe (Server.Reset and the sequencer's ResetSystemDisk;
 // docs/talos/apply-config-and-reset.md): every label resolved first (an unknown one changes
 // nothing; before 1.9.6/1.10.0 one that is not ready is refused), volumes closed, targets wiped
-// and their GPT entries deleted, META's tag 0x09 removed when STATE is wiped without META.
+// and (1.12+) their GPT entries deleted, META's tag 0x09 removed when STATE is wiped without META.
+#include <algorithm>
+
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/versions.h"
 #include "machine_state.h"
@@ -37,6 +39,19 @@ Action Machine::reset(const std::vector<std::string>& labels, bool reboot, bool 
       targets.push_back(it->second);
       continue;
     }
+    // From 1.14 a volume without a block device of its own (a directory volume: /var/mnt/<name>
+    // on EPHEMERAL, system.FindBackingVolume) is wiped with the volume it resides on, which must
+    // be in the list too; before, it is "not located" like any volume without a location.
+    if (it != s.statuses.end() && it->second.type == "directory" &&
+        versions::applies(versions::Rule::kResetResidesOnVolumeCheck, s.version)) {
+      const std::string backing = "EPHEMERAL";
+      if (std::find(labels.begin(), labels.end(), backing) == labels.end())
+        throw Error(Code::kFailedPrecondition,
+                    "failed to reset: volume \"" + label + "\" resides on volume \"" + backing +
+                        "\", and therefore \"" + label + "\" cannot be wiped without wiping \"" +
+                        backing + "\"");
+      continue;
+    }
     volume::VolumeSpec probe_spec;
     probe_spec.id = probe_spec.label = label;
     std::optional<volume::Located> where;
@@ -67,8 +82,11 @@ Action Machine::reset(const std::vector<std::string>& labels, bool reboot, bool 
   }
   bool state_wiped = false, meta_wiped = false;
   for (const auto& t : targets) {
-    s.host.wipe_partition(t);
-    s.note("reset", "wiped " + t.id + " and deleted its partition");
+    // internal/pkg/partition/wipe.go: from 1.12 (399240be3) the wipe also drops the partition;
+    // before, the GPT entry stays and the next boot finds the volume empty.
+    const bool drop = versions::applies(versions::Rule::kResetDropsPartition, s.version);
+    s.host.wipe_partition(t, drop);
+    s.note("reset", "wiped " + t.id + (drop ? " and deleted its partition" : ""));
     state_wiped |= t.id == "STATE";
     meta_wiped |= t.id == "META";
   }

@@ -38,6 +38,21 @@ bool image_cache_enabled(const config::MachineConfig& cfg) {
 // IMAGECACHE document exists: system disk wave, `system_disk` unless the document selects
 // another disk, 500 MiB to 1 GiB, no grow, ext4, and the document's encryption (Talos applies it:
 // an encrypted IMAGECACHE is supported).
+// IMAGECACHE-ISO (createVolumeConfigISO, same controller): while the image cache is enabled, a
+// disk-type volume located by `volume.name in ["iso9660", "vfat"] &&
+// volume.label.startsWith("TALOS_")` (the boot ISO's cache), never provisioned, formatted or
+// encrypted; missing when no such volume exists. Talos mounts it read-only at
+// /system/imagecache/iso; the simulated node does not mount it (decision).
+std::optional<volume::VolumeSpec> image_cache_iso_volume_config(const config::MachineConfig& cfg) {
+  if (!image_cache_enabled(cfg)) return std::nullopt;
+  volume::VolumeSpec c;
+  c.id = "IMAGECACHE-ISO";
+  c.type = "disk";
+  c.volume_locator =
+      "volume.name in [\"iso9660\", \"vfat\"] && volume.label.startsWith(\"TALOS_\")";
+  return c;
+}
+
 std::optional<volume::VolumeSpec> image_cache_volume_config(const config::MachineConfig& cfg) {
   if (!image_cache_enabled(cfg)) return std::nullopt;
   volume::VolumeSpec c;
@@ -59,12 +74,19 @@ std::optional<volume::VolumeSpec> image_cache_volume_config(const config::Machin
 
 // A user, raw or swap volume (volumeconfig/user_volumes.go): partition "<prefix><name>", the
 // user-volume wave, at least MinUserVolumeSize (100 MiB) unless set. Filesystem: xfs unless set
-// for a user volume, none for a raw one, swap for a swap one (SwapVolumeTransformer: mkswap; the
-// node does not swapon it; Talos types that partition Linux swap, the simulated entry is Linux
-// data).
+// for a user volume, none for a raw one, swap for a swap one (SwapVolumeTransformer: mkswap, a
+// partition of type LinkSwap; the node does not swapon it).
+// UserVolumeTransformer's other types (1.12+): `directory`, a directory /var/mnt/<name> on
+// EPHEMERAL (no provisioning, no encryption: validation refuses both); `disk`, the whole disk
+// the diskSelector matches (located by it, no partition, no size), with its filesystem and
+// encryption.
 volume::VolumeSpec user_volume_config(const config::MachineConfig& cfg, const config::Document& d) {
   volume::VolumeSpec u;
   u.id = u.label = d.volume_id();
+  if (d.kind == config::DocumentKind::kUserVolumeConfig && d.volume_type == "directory") {
+    u.type = "directory";
+    return u;
+  }
   u.provision = true;
   u.wave = 0;
   const auto& p = d.provisioning;
@@ -76,7 +98,16 @@ volume::VolumeSpec user_volume_config(const config::MachineConfig& cfg, const co
   if (d.kind == config::DocumentKind::kUserVolumeConfig)
     u.fs_type =
         d.filesystem_type.empty() || d.filesystem_type == "none" ? "xfs" : d.filesystem_type;
-  if (d.kind == config::DocumentKind::kSwapVolumeConfig) u.fs_type = "swap";
+  if (d.kind == config::DocumentKind::kSwapVolumeConfig) {
+    u.fs_type = "swap";
+    u.partition_type = volume::kLinkSwap;
+  }
+  if (d.kind == config::DocumentKind::kUserVolumeConfig && d.volume_type == "disk") {
+    u.type = "disk";
+    u.min_size = u.max_size = 0;
+    u.max_size_percent = 0;
+    u.grow = false;
+  }
   u.encryption = cfg.encryption_for(u.id);
   return u;
 }
@@ -130,15 +161,13 @@ std::map<std::string, volume::VolumeSpec> volume_configs(const config::MachineCo
   out["EPHEMERAL"] = eph;
 
   if (auto c = image_cache_volume_config(cfg)) out["IMAGECACHE"] = *c;
+  if (auto c = image_cache_iso_volume_config(cfg)) out["IMAGECACHE-ISO"] = *c;
 
   for (const config::Document& d : cfg.documents()) {
     if (d.kind != config::DocumentKind::kUserVolumeConfig &&
         d.kind != config::DocumentKind::kRawVolumeConfig &&
         d.kind != config::DocumentKind::kSwapVolumeConfig)
       continue;
-    if (d.kind == config::DocumentKind::kUserVolumeConfig && !d.volume_type.empty() &&
-        d.volume_type != "partition")
-      continue;  // disk and directory user volumes are not simulated (decision)
     out[d.volume_id()] = user_volume_config(cfg, d);
   }
   return out;

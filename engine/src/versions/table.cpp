@@ -96,6 +96,13 @@ const std::vector<RuleRow> kTable = {
      "machine configs are decoded with go.yaml.in/yaml/v4 (before: a fork of gopkg.in/yaml.v3)",
      V(12, 0), std::nullopt, "pkg/machinery/config/configloader/internal/decoder/decoder.go",
      "92eeaa482"},
+    {Rule::kUserVolumeType, "user_volume_type",
+     "UserVolumeConfig has volumeType: partition, directory (a directory under /var/mnt) or disk "
+     "(a whole disk) (before: volumeType is an unknown key, every user volume a partition)",
+     V(12, 0), std::nullopt,
+     "pkg/machinery/config/types/block/user_volume_config.go, internal/app/machined/pkg/"
+     "controllers/block/internal/volumes/volumeconfig/user_volumes.go",
+     "f3df0f80b (directory), 308c6bc41 (disk)"},
     {Rule::kLuks2HeaderValidation, "luks2_header_validation",
      "the LUKS2 header is validated for tampering before the volume is opened (go-blockdevice "
      "v2.0.28 encryption/luks/header.go)",

@@ -136,14 +136,17 @@ class FakeMachine final : public controller::MachineHost {
     return d;
   }
   void unmount(const std::string&) override {}
-  void wipe_partition(const volume::VolumeStatus& status) override {
+  void wipe_partition(const volume::VolumeStatus& status, bool drop_partition) override {
     wiped.push_back(status.id);
     if (status.id == "META") {
       write_zeroes(dir_ + "/META", 1 << 20);
       return;
     }
     std::error_code ec;
-    std::filesystem::remove(part(status.id), ec);
+    if (drop_partition)
+      std::filesystem::remove(part(status.id), ec);
+    else if (std::filesystem::exists(part(status.id), ec))
+      write_zeroes(part(status.id), std::filesystem::file_size(part(status.id), ec));
     std::filesystem::remove(dir_ + "/mapper-luks2-" + status.id, ec);
     std::filesystem::remove_all(dir_ + "/mnt/" + status.id, ec);
   }

@@ -77,9 +77,13 @@ void AttachedDisk::wipe_all() {
   fast_wipe(loop_->path(), env_);
 }
 
-void AttachedDisk::wipe_and_delete(int index) {
+void AttachedDisk::wipe(int index) {
   fast_wipe(partition_device(index), env_);
   env_.fault_point("reset.after_wipe");
+}
+
+void AttachedDisk::wipe_and_delete(int index) {
+  wipe(index);
   env_.fault_point("reset.before_gpt_delete");
   auto dev = env_.open_block(loop_->path(), true);
   Gpt gpt = Gpt::read(*dev);

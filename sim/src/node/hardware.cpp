@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 
+#include "cryptnode/engine/blkid.h"
 #include "cryptnode/engine/cel.h"
 #include "cryptnode/engine/error.h"
 #include "cryptnode/sim/disk.h"
@@ -56,6 +57,8 @@ class NodeHardware final : public Hardware {
 
   // --- VolumeHost ----------------------------------------------------------------------------
   std::optional<volume::Located> locate(const volume::VolumeSpec& spec) override {
+    if (!spec.volume_locator.empty()) return locate_volume(spec);
+    if (spec.type == "disk") return locate_disk(spec);
     for (const auto& d : disks_) {
       if (!d->has_gpt()) continue;
       if (auto p = d->read_gpt().find(spec.label)) return located(*d, *p);
@@ -68,8 +71,19 @@ class NodeHardware final : public Hardware {
   // room (selectBestDisk, CheckDiskForProvisioning in disk.go).
   std::optional<volume::Located> provision(const volume::VolumeSpec& spec) override {
     const std::vector<AttachedDisk*> matched = candidates(spec.disk_selector);
+    if (spec.type == "disk" && matched.size() > 1)
+      throw Error(
+          Code::kFailedPrecondition,
+          "multiple disks matched locator for disk volume; matched disks: " + dev_paths(matched));
     int not_enough_space = 0, wrong_format = 0;
     for (AttachedDisk* d : matched) {
+      if (spec.type == "disk") {  // CheckDiskForProvisioning: a disk volume needs an empty disk
+        if (!sim::probe(d->device(), env_).empty()) {
+          ++wrong_format;
+          continue;
+        }
+        return volume::Located{d->device(), "", 0, d->size()};
+      }
       if (!d->has_gpt() && !sim::probe(d->device(), env_).empty()) {
         ++wrong_format;  // not empty and not GPT: cannot be partitioned
         continue;
@@ -84,7 +98,7 @@ class NodeHardware final : public Hardware {
       if (spec.max_size_percent)
         max = available * static_cast<uint64_t>(spec.max_size_percent) / 100;
       uint64_t size = (max == 0 || max >= available) ? 0 : max / kMiB * kMiB;  // 0: all of it
-      GptPartition p = d->add_partition(spec.label, size, kTypeLinuxData);
+      GptPartition p = d->add_partition(spec.label, size, spec.partition_type);
       return located(*d, p);
     }
     // Tagged Retryable in Talos: the 30 s ticker tries again (a disk may appear or be wiped).
@@ -148,10 +162,13 @@ class NodeHardware final : public Hardware {
     mounts_.erase(it);
   }
 
-  void wipe_partition(const volume::VolumeStatus& status) override {
+  void wipe_partition(const volume::VolumeStatus& status, bool drop_partition) override {
     for (const auto& d : disks_)
       if (d->device() == status.parent_location) {
-        d->wipe_and_delete(status.partition_index);
+        if (drop_partition)
+          d->wipe_and_delete(status.partition_index);
+        else
+          d->wipe(status.partition_index);
         return;
       }
     throw Error(Code::kNotFound, "failed to reset: volume \"" + status.id + "\" is not located");
@@ -205,6 +222,85 @@ class NodeHardware final : public Hardware {
     }
     if (matched.empty()) throw Error(Code::kNotFound, "no disks matched selector for volume");
     return matched;
+  }
+
+  // A disk volume (locate.go locateDiskByDiskMatch, 1.12.5+): the diskSelector evaluated against
+  // each disk with `disk` alone in the activation (no `system_disk`: referencing it is cel-go's
+  // "no such attribute(s): system_disk"); more than one match is an error; the match is located
+  // at the whole disk (its whole-disk discovered volume).
+  std::optional<volume::Located> locate_disk(const volume::VolumeSpec& spec) {
+    const cel::Program program = cel::Program::compile(
+        spec.disk_selector.empty() ? "false" : spec.disk_selector, cel::Environment::kDiskLocator);
+    std::vector<AttachedDisk*> matched;
+    for (size_t i = 0; i < disks_.size(); ++i) {
+      cel::DiskActivation vars{disk_facts_[i], std::nullopt};
+      bool matches = false;
+      try {
+        matches = program.evaluate(vars);
+      } catch (const Error& e) {
+        throw e.wrap("error evaluating disk locator");
+      }
+      if (matches) matched.push_back(disks_[i].get());
+    }
+    if (matched.size() > 1)
+      throw Error(
+          Code::kFailedPrecondition,
+          "multiple disks matched locator for disk volume; matched disks: " + dev_paths(matched));
+    if (matched.empty()) return std::nullopt;
+    return volume::Located{matched.front()->device(), "", 0, matched.front()->size()};
+  }
+
+  // locate.go locateVolumeByMatch: the Locator.Match expression against every discovered volume
+  // (each disk, then its partitions), `disk` being the volume's disk; the first match.
+  std::optional<volume::Located> locate_volume(const volume::VolumeSpec& spec) {
+    const cel::Program program =
+        cel::Program::compile(spec.volume_locator, cel::Environment::kVolumeLocator);
+    auto matches = [&](const cel::VolumeFacts& v, size_t disk) {
+      try {
+        return program.evaluate(cel::VolumeActivation{v, disk_facts_[disk]});
+      } catch (const Error& e) {
+        throw e.wrap("error evaluating volume locator");
+      }
+    };
+    for (size_t i = 0; i < disks_.size(); ++i) {
+      AttachedDisk& d = *disks_[i];
+      const blkid::Info info = blkid::probe_info(*env_.open_block(d.device(), false), {});
+      cel::VolumeFacts whole;
+      whole.size = info.size;
+      whole.name = info.probed.name;
+      whole.label = info.probed.label.value_or("");
+      whole.uuid = info.probed.uuid.value_or("");
+      whole.type = "disk";
+      whole.dev_path = disk_facts_[i].dev_path;
+      if (matches(whole, i)) return volume::Located{d.device(), "", 0, d.size()};
+      for (const blkid::NestedProbeResult& p : info.parts) {
+        cel::VolumeFacts part;
+        part.size = p.partition_size;
+        part.name = p.probed.name;
+        part.label = p.probed.label.value_or("");
+        part.uuid = p.probed.uuid.value_or("");
+        part.partition_uuid = p.partition_uuid;
+        part.partition_type = p.partition_type;
+        part.partition_label = p.partition_label;
+        part.partition_index = p.partition_index;
+        part.type = "partition";
+        part.dev_path = disk_facts_[i].dev_path + std::to_string(p.partition_index);
+        part.parent_dev_path = disk_facts_[i].dev_path;
+        if (matches(part, i))
+          return volume::Located{d.partition_device(static_cast<int>(p.partition_index)),
+                                 d.device(), static_cast<int>(p.partition_index), p.partition_size};
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Go's %v of the disks' DevPaths: "[/dev/sdb /dev/sdc]".
+  std::string dev_paths(const std::vector<AttachedDisk*>& disks) const {
+    std::string out;
+    for (const AttachedDisk* d : disks)
+      for (size_t i = 0; i < disks_.size(); ++i)
+        if (disks_[i].get() == d) out += (out.empty() ? "" : " ") + disk_facts_[i].dev_path;
+    return "[" + out + "]";
   }
 
   void teardown(bool clean) {

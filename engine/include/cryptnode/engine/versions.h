@@ -56,6 +56,7 @@ enum class Rule {
   kMapperNameVolumeID,             // /dev/mapper/luks2-<volume id> (before: <partition>-encrypted)
   kResetDropsPartition,            // reset --system-labels-to-wipe also deletes the GPT entry
   kYamlV4Decoder,                  // go.yaml.in/yaml/v4 decodes configs (before: yaml.v3 fork)
+  kUserVolumeType,                 // UserVolumeConfig volumeType (directory, disk)
   kLuks2HeaderValidation,          // LUKS2 header validated for tampering before open
   kLuks2HeaderRejectsArgon2i,      // ... and keyslots with KDF argon2i are rejected
   kKeyHandlerTimeout20s,           // per-key handler timeout 20 s (before: 10 s)

@@ -15,11 +15,25 @@
 
 namespace cryptnode::volume {
 
+// internal/pkg/partition/constants.go: LinuxFilesystemData, LinkSwap (sic).
+inline constexpr const char* kLinuxFilesystemData = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
+inline constexpr const char* kLinkSwap = "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F";
+
 // Talos' block.VolumeConfig resource for one volume, as built from the machine config (or from
 // META for STATE before the machine config is known).
 struct VolumeSpec {
   std::string id;     // "STATE", "EPHEMERAL", "u-data", ...
   std::string label;  // GPT partition label to locate (== id for partition volumes)
+
+  // Talos' block.VolumeType: "partition"; "disk" (a whole disk, located by the disk selector,
+  // no partition table) or "directory" (a directory under /var/mnt on EPHEMERAL: always ready,
+  // nothing located, provisioned or encrypted of its own) — UserVolumeConfig volumeType, 1.12+.
+  std::string type = "partition";
+  // PartitionSpec.TypeUUID of a partition it provisions (internal/pkg/partition/constants.go).
+  std::string partition_type = kLinuxFilesystemData;
+  // Locator.Match: a VolumeLocator CEL expression over every discovered volume (disks and
+  // partitions) instead of the partition label ("" : located by label).
+  std::string volume_locator;
 
   // Locator: STATE without machine config only matches a partition that carries something
   // (`volume.name != ''`); empty STATE is then "missing".

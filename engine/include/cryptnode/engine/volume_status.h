@@ -31,6 +31,7 @@ struct VolumeStatus {
   std::optional<Phase> pre_fail_phase;  // set while phase == kFailed
   std::string error_message;            // Talos' text of the last error ("" when none)
   bool retryable = false;               // the last error is retried on the 30 s ticker
+  std::string type = "partition";       // block.VolumeType: partition, disk, directory
 
   std::string location;  // the partition ("/dev/loop3p5")
   std::string

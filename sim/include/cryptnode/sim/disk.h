@@ -28,7 +28,9 @@ class AttachedDisk {
   bool has_gpt() const;
   // Adds a partition to the GPT and to the kernel, and wipes it as Talos does after creating one.
   GptPartition add_partition(const std::string& label, uint64_t size, const std::string& type);
-  // Talos' reset of one partition: signature ranges + first/last 1 MiB zeroed, GPT entry deleted.
+  // Talos' reset of one partition: signature ranges + first/last 1 MiB zeroed (FastWipe) ...
+  void wipe(int index);
+  // ... and its GPT entry deleted (Talos 1.12+).
   void wipe_and_delete(int index);
   // The whole disk wiped as Talos' WipeWithSignatures does for a reset without labels: every
   // partition gone from the kernel, the partition tables (first and last MiB) zeroed.

@@ -31,8 +31,9 @@ class MachineHost : public volume::VolumeHost {
   // Mounts the volume's mount_location; returns the mount point.
   virtual std::string mount(const volume::VolumeStatus& status) = 0;
   virtual void unmount(const std::string& volume_id) = 0;
-  // Talos' reset of one volume: signature ranges + fast wipe, then its GPT entry is deleted.
-  virtual void wipe_partition(const volume::VolumeStatus& status) = 0;
+  // Talos' reset of one volume: signature ranges + fast wipe, then (`drop_partition`, 1.12+:
+  // versions::Rule::kResetDropsPartition) its GPT entry is deleted.
+  virtual void wipe_partition(const volume::VolumeStatus& status, bool drop_partition) = 0;
   // Talos' reset without system labels: the whole system disk wiped by signatures (GPT, META and
   // every volume gone). Decision: the simulated installer lays Talos' layout (EFI, empty META)
   // down again at the next power-on, as a reinstall would.
