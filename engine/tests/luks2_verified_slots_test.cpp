@@ -124,12 +124,20 @@ TEST_F(VerifiedSlotsTest, ARotatedVolumeKeyMisses) {
                 "zero")
                 .status,
             0);
+  // Slot 1 holds "one" again (written by the CLI): it opens, but nothing recorded says so.
+  ASSERT_EQ(run({"cryptsetup", "luksAddKey", img.path(), "--key-slot=1", "--pbkdf", "argon2id",
+                 "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--pbkdf-parallel", "1",
+                 "--key-file=-", "--keyfile-size=4"},
+                "zeroone")
+                .status,
+            0);
   {
     Device d = Device::load(img.path());
     d.unlock(0, S("zero"));
-    EXPECT_FALSE(d.check_key(1, S("one")));  // no slot 1 on the new volume
+    EXPECT_TRUE(d.check_key(1, S("one")));
   }
   EXPECT_EQ(hits(), 0u);
+  EXPECT_EQ(misses(), 1u);
 
   // The tag itself: everything equal but the volume key gives another tag.
   SlotTagInputs in;
