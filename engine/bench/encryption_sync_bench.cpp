@@ -287,9 +287,10 @@ double scale_run(int present, int changed) {
   for (int c = 0; c < changed; ++c)
     after[present - 1 - c] = {present - 1 - c, "static", "new-" + std::to_string(c)};
   ScratchFile img(kSize);
-  handler(before).format_and_encrypt(img.path());
+  ScratchLoop loop(img.path());  // as a node's volumes: a loop device over a file
+  handler(before).format_and_encrypt(loop.path());
   auto t0 = std::chrono::steady_clock::now();
-  auto r = handler(after).open(img.path());
+  auto r = handler(after).open(loop.path());
   double t = ms_since(t0);
   if (!r.failed_syncs.empty())
     throw std::runtime_error("scale sync failed: " + r.failed_syncs.front());
@@ -342,8 +343,8 @@ void scale() {
 
 }  // namespace
 
-// Arguments (to profile one part): `replay`, `scale`, or `engine` (the engine's side of the
-// replay alone, no ratio). None runs replay then scale.
+// Arguments (to profile one part): `replay`, `scale`, `scale <present> <changed>` (one sync), or
+// `engine` (the engine's side of the replay alone, no ratio). None runs replay then scale.
 int main(int argc, char** argv) {
   const std::string part = argc > 1 ? argv[1] : "";
   if (part == "engine") {
@@ -351,6 +352,10 @@ int main(int argc, char** argv) {
       Times e = engine_run();
       std::printf("engine format %.1f ms, open + sync %.1f ms\n", e.format, e.open);
     }
+    return 0;
+  }
+  if (part == "scale" && argc == 4) {  // one case: scale <present> <changed>
+    std::printf("%.1f ms\n", scale_run(std::atoi(argv[2]), std::atoi(argv[3])));
     return 0;
   }
   if (part.empty() || part == "replay") replay();

@@ -4,6 +4,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -310,10 +311,21 @@ std::optional<SlotTagInputs> Device::tag_inputs(int slot) {
     SlotTagInputs in;
     in.slot = slot;
     in.keyslot_json = ks.dump();
-    in.binding_json = nlohmann::json{{"digests", meta.at("digests")},
-                                     {"segments", meta.at("segments")},
-                                     {"config", meta.at("config")}}
-                          .dump();
+    // The digests this keyslot is bound to, without their lists of keyslots: adding or
+    // removing another keyslot changes those lists but not what opens this one.
+    nlohmann::json digests = nlohmann::json::object();
+    const std::string id = std::to_string(slot);
+    for (const auto& [n, d] : meta.at("digests").items()) {
+      const auto& bound = d.at("keyslots");
+      if (std::find(bound.begin(), bound.end(), id) == bound.end()) continue;
+      nlohmann::json mine = d;
+      mine.erase("keyslots");
+      digests[n] = std::move(mine);
+    }
+    in.binding_json =
+        nlohmann::json{
+            {"digests", digests}, {"segments", meta.at("segments")}, {"config", meta.at("config")}}
+            .dump();
     in.area_sha256 = *sha;
     return in;
   } catch (const std::exception&) {

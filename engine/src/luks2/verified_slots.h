@@ -3,12 +3,13 @@
 //
 // A record is a tag, HMAC-SHA256 keyed with the volume key over everything that decides whether
 // a passphrase opens a keyslot: the slot number, the keyslot's JSON object (KDF, salt, AF, area),
-// the header's digests, segments and config objects, SHA-256 of the keyslot's key material on
-// disk, and the passphrase. Opening a LUKS2 keyslot is a deterministic function of exactly these
-// inputs, so a tag computed now that equals one recorded after a keyslot was opened (or written)
-// with that volume key means the keyslot opens now, with the same result. Any change to the
-// keyslot, its area, its binding to the volume key, the volume key or the passphrase gives another
-// tag: a miss, and the caller runs the real check (the KDF), which fails as it always did.
+// the digests it is bound to (not their keyslot lists), segments and config, SHA-256 of the
+// keyslot's key material on disk, and the passphrase. Opening a LUKS2 keyslot is a deterministic
+// function of exactly these inputs, so a tag computed now that equals one recorded after a keyslot
+// was opened (or written) with that volume key means the keyslot opens now, with the same result.
+// Any change to the keyslot, its area, its binding to the volume key, the volume key or the
+// passphrase gives another tag: a miss, and the caller runs the real check (the KDF), which fails
+// as it always did.
 //
 // Decision: the records live in the memory of the process (a node's process keeps them across the
 // node's reboots), never in a file: nothing is left behind, and nothing derived from a passphrase
@@ -28,7 +29,7 @@ using SlotTag = std::array<uint8_t, 32>;
 struct SlotTagInputs {
   int slot = 0;
   std::string keyslot_json;  // keyslots."<slot>", canonical
-  std::string binding_json;  // digests, segments and config, canonical
+  std::string binding_json;  // its digests (no keyslot lists), segments, config
   std::array<uint8_t, 32> area_sha256{};
 };
 
