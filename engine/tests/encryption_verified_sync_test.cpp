@@ -3,15 +3,16 @@
 // does, whatever was verified before; unchanged keys stay as they are.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cryptnode/engine/encryption_handler.h"
 #include "support/scratch.h"
+#include "support/tamper.h"
 
 using namespace cryptnode;
 using namespace cryptnode::encryption;
 using cryptnode::testing::cli_opens;
+using cryptnode::testing::flip_byte;
 using cryptnode::testing::ScratchFile;
 
 namespace {
@@ -39,13 +40,7 @@ void break_keyslot(const std::string& path, int slot) {
   auto j = nlohmann::json::parse(luks2::Device::load(path).header_json());
   const uint64_t off =
       std::stoull(j["keyslots"][std::to_string(slot)]["area"]["offset"].get<std::string>()) + 64;
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(off));
-  char c = 0;
-  f.read(&c, 1);
-  c = static_cast<char>(c ^ 0x5a);
-  f.seekp(static_cast<std::streamoff>(off));
-  f.write(&c, 1);
+  flip_byte(path, off);
 }
 
 }  // namespace

@@ -4,17 +4,18 @@
 // check's answer, which the cryptsetup CLI confirms.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "../src/luks2/verified_slots.h"
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/luks2.h"
 #include "support/scratch.h"
+#include "support/tamper.h"
 
 using namespace cryptnode;
 using namespace cryptnode::luks2;
 using cryptnode::testing::cli_opens;
+using cryptnode::testing::flip_byte;
 using cryptnode::testing::run;
 using cryptnode::testing::ScratchFile;
 
@@ -38,16 +39,6 @@ uint64_t area_offset(const std::string& path, int slot) {
   Device d = Device::load(path);
   auto j = nlohmann::json::parse(d.header_json());
   return std::stoull(j["keyslots"][std::to_string(slot)]["area"]["offset"].get<std::string>());
-}
-
-void flip_byte(const std::string& path, uint64_t off) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(off));
-  char c = 0;
-  f.read(&c, 1);
-  c = static_cast<char>(c ^ 0x5a);
-  f.seekp(static_cast<std::streamoff>(off));
-  f.write(&c, 1);
 }
 
 class VerifiedSlotsTest : public ::testing::Test {
