@@ -260,7 +260,7 @@ OpenResult Handler::open(const std::string& device, const Activate& activate) {
     try {
       if (validate) luks2::validate_header(device, env_, reject_argon2i);
       if (fallback) deadline.before_luks_open();  // 1.8.1-1.8.4: luksOpen ran outside it
-      dev.test_key(h->slot(), k);
+      dev.unlock(h->slot(), k);  // test-passphrase; the Device keeps the volume key
     } catch (const Error& e) {
       if (!fallback) throw;
       errs.push_back(e.what());

@@ -1,6 +1,12 @@
+#include <fcntl.h>
 #include <libcryptsetup.h>
+#include <openssl/sha.h>
+#include <sys/random.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -8,6 +14,7 @@
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/luks2.h"
 #include "kdf_slots.h"
+#include "verified_slots.h"
 
 namespace cryptnode::luks2 {
 
@@ -80,6 +87,54 @@ std::unique_ptr<LogSink> own(LogSink log) {
   return log ? std::make_unique<LogSink>(std::move(log)) : nullptr;
 }
 
+// A fresh volume key, as luksFormat makes one (libcryptsetup: crypt_random_get, CRYPT_RND_KEY).
+Secret random_volume_key(size_t bytes) {
+  Secret vk(bytes);
+  size_t done = 0;
+  while (done < bytes) {
+    ssize_t n = ::getrandom(vk.data() + done, bytes - done, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno("getrandom", errno);
+    done += static_cast<size_t>(n);
+  }
+  return vk;
+}
+
+uint64_t json_number(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) throw std::invalid_argument(key);
+  return std::stoull(it->get<std::string>());
+}
+
+// SHA-256 of `size` bytes at `offset` of `path`, read around the page cache as libcryptsetup
+// writes them (O_DIRECT; a buffered read where the filesystem has no O_DIRECT). nullopt when
+// anything fails: the caller then runs the real check.
+std::optional<std::array<uint8_t, 32>> area_sha256(const std::string& path, uint64_t offset,
+                                                   uint64_t size) {
+  constexpr uint64_t kAlign = 4096, kMax = 64u << 20;
+  if (size == 0 || size > kMax || offset % kAlign || size % kAlign) return std::nullopt;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+  if (fd < 0 && errno == EINVAL) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  void* buf = std::aligned_alloc(kAlign, size);
+  uint64_t done = 0;
+  while (buf && done < size) {
+    ssize_t n =
+        ::pread(fd, static_cast<char*>(buf) + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  std::optional<std::array<uint8_t, 32>> out;
+  if (buf && done == size) {
+    out.emplace();
+    SHA256(static_cast<const uint8_t*>(buf), size, out->data());
+  }
+  std::free(buf);
+  return out;
+}
+
 }  // namespace
 
 const CipherSpec* find_cipher(std::string_view name) {
@@ -115,10 +170,29 @@ Pbkdf parse_pbkdf(const std::string& name) {
   throw Error(Code::kInvalidArgument, "pbkdf \"" + name + "\" is not one of fast, production");
 }
 
+struct Device::Unlocked {
+  std::string uuid;  // the LUKS2 UUID: the verified-keyslot cache's key
+  Secret volume_key;
+  int slot = 0;
+  SlotTag auth{};  // tag of the passphrase that opened `slot`
+};
+
+namespace {
+SlotTagInputs auth_inputs(int slot) {
+  SlotTagInputs in;
+  in.slot = slot;
+  in.binding_json = "unlocked by";
+  return in;
+}
+}  // namespace
+
 Device::Device(std::string path, crypt_device* cd, std::unique_ptr<LogSink> log)
     : path_(std::move(path)), cd_(cd), log_(std::move(log)) {}
 Device::Device(Device&& o) noexcept
-    : path_(std::move(o.path_)), cd_(o.cd_), log_(std::move(o.log_)) {
+    : path_(std::move(o.path_)),
+      cd_(o.cd_),
+      log_(std::move(o.log_)),
+      unlocked_(std::move(o.unlocked_)) {
   o.cd_ = nullptr;
 }
 Device& Device::operator=(Device&& o) noexcept {
@@ -127,6 +201,7 @@ Device& Device::operator=(Device&& o) noexcept {
     path_ = std::move(o.path_);
     cd_ = o.cd_;
     log_ = std::move(o.log_);  // after crypt_free: libcryptsetup held the old sink's address
+    unlocked_ = std::move(o.unlocked_);
     o.cd_ = nullptr;
   }
   return *this;
@@ -171,44 +246,160 @@ Device Device::format(const std::string& path, int slot, const Secret& passphras
   set_pbkdf(d.cd_, o.pbkdf);
   crypt_params_luks2 params{};
   params.sector_size = o.sector_size ? o.sector_size : 512;
+  // The volume key is made here rather than inside crypt_format so the Device keeps it: every
+  // further key of FormatAndEncrypt is added by volume key (add_key), without unlocking again.
+  Secret vk = random_volume_key(bits / 8);
   auto kdf = KdfSlot::acquire();  // the PBKDF benchmark and the first keyslot's KDF
-  int r = crypt_format(d.cd_, CRYPT_LUKS2, cipher.c_str(), mode.c_str(), nullptr, nullptr, bits / 8,
-                       &params);
+  int r = crypt_format(d.cd_, CRYPT_LUKS2, cipher.c_str(), mode.c_str(), nullptr, vk.view().data(),
+                       vk.size(), &params);
   if (r < 0) throw_errno(path + ": luksFormat", -r);
-  r = crypt_keyslot_add_by_volume_key(d.cd_, slot, nullptr, 0, passphrase.view().data(),
-                                      passphrase.size());
+  r = crypt_keyslot_add_by_volume_key(d.cd_, slot, vk.view().data(), vk.size(),
+                                      passphrase.view().data(), passphrase.size());
   if (r < 0) throw_errno(path + ": add keyslot " + std::to_string(slot), -r);
+  d.set_unlocked(std::move(vk), slot, passphrase);
+  d.record_verified(slot, passphrase);
   // Talos runs `cryptsetup luksFormat`, one command that writes the header and the first keyslot:
   // the cut point is after both.
   env.fault_point("luks2.after_format");
   return d;
 }
 
-void Device::add_key(int slot, const Secret& existing, const Secret& passphrase, Pbkdf pbkdf) {
-  set_pbkdf(cd_, pbkdf);
-  auto kdf = KdfSlot::acquire();
-  int r = crypt_keyslot_add_by_passphrase(cd_, slot, existing.view().data(), existing.size(),
-                                          passphrase.view().data(), passphrase.size());
-  if (r == -EPERM) throw Error(Code::kKeyRejected, kKeyRejected);
-  if (r < 0) throw_errno("luksAddKey --key-slot=" + std::to_string(slot), -r);
+void Device::set_unlocked(Secret volume_key, int slot, const Secret& passphrase) {
+  auto u = std::make_unique<Unlocked>();
+  const char* uuid = crypt_get_uuid(cd_);
+  u->uuid = uuid ? uuid : "";
+  u->volume_key = std::move(volume_key);
+  u->slot = slot;
+  u->auth = slot_tag(u->volume_key, auth_inputs(slot), passphrase);
+  unlocked_ = std::move(u);
 }
 
-bool Device::check_key(int slot, const Secret& passphrase) {
+// `passphrase` opened unlocked_->slot, which has not been destroyed since (kill_slot drops
+// unlocked_): luksAddKey authorised by it would unlock this same volume key.
+bool Device::unlocked_by(const Secret& passphrase) const {
+  return unlocked_ && !unlocked_->uuid.empty() &&
+         slot_tag(unlocked_->volume_key, auth_inputs(unlocked_->slot), passphrase) ==
+             unlocked_->auth;
+}
+
+// Where luksOpen --test-passphrase and reading the volume key of that slot are the same
+// computation (libcryptsetup 2.6: both LUKS2_keyslot_open, the former for the data segment).
+bool Device::plain_keyslot(int slot) {
+  if (slot < 0) return false;
+  const crypt_keyslot_info s = crypt_keyslot_status(cd_, slot);
+  return (s == CRYPT_SLOT_ACTIVE || s == CRYPT_SLOT_ACTIVE_LAST) &&
+         crypt_reencrypt_status(cd_, nullptr) == CRYPT_REENCRYPT_NONE;
+}
+
+// The verified-keyslot record of `slot` opened by `passphrase` with the volume key at hand, when
+// the header and the key material read back (a failed read records nothing).
+void Device::record_verified(int slot, const Secret& passphrase) {
+  if (!unlocked_ || unlocked_->uuid.empty() || !plain_keyslot(slot)) return;
+  if (auto in = tag_inputs(slot))
+    VerifiedSlots::record(unlocked_->uuid, slot, slot_tag(unlocked_->volume_key, *in, passphrase));
+}
+
+std::optional<SlotTagInputs> Device::tag_inputs(int slot) {
+  const char* text = nullptr;
+  if (crypt_dump_json(cd_, &text, 0) < 0 || !text) return std::nullopt;
+  const auto meta = nlohmann::json::parse(text, nullptr, false);
+  try {
+    const nlohmann::json& ks = meta.at("keyslots").at(std::to_string(slot));
+    const nlohmann::json& area = ks.at("area");
+    auto sha = area_sha256(path_, json_number(area, "offset"), json_number(area, "size"));
+    if (!sha) return std::nullopt;
+    SlotTagInputs in;
+    in.slot = slot;
+    in.keyslot_json = ks.dump();
+    // The digests this keyslot is bound to, without their lists of keyslots: adding or
+    // removing another keyslot changes those lists but not what opens this one.
+    nlohmann::json digests = nlohmann::json::object();
+    const std::string id = std::to_string(slot);
+    for (const auto& [n, d] : meta.at("digests").items()) {
+      const auto& bound = d.at("keyslots");
+      if (std::find(bound.begin(), bound.end(), id) == bound.end()) continue;
+      nlohmann::json mine = d;
+      mine.erase("keyslots");
+      digests[n] = std::move(mine);
+    }
+    in.binding_json =
+        nlohmann::json{
+            {"digests", digests}, {"segments", meta.at("segments")}, {"config", meta.at("config")}}
+            .dump();
+    in.area_sha256 = *sha;
+    return in;
+  } catch (const std::exception&) {
+    return std::nullopt;  // an odd header: no record, the real check decides
+  }
+}
+
+void Device::add_key(int slot, const Secret& existing, const Secret& passphrase, Pbkdf pbkdf) {
+  set_pbkdf(cd_, pbkdf);
+  int r;
+  {
+    auto kdf = KdfSlot::acquire();
+    r = unlocked_by(existing)
+            ? crypt_keyslot_add_by_volume_key(cd_, slot, unlocked_->volume_key.view().data(),
+                                              unlocked_->volume_key.size(),
+                                              passphrase.view().data(), passphrase.size())
+            : crypt_keyslot_add_by_passphrase(cd_, slot, existing.view().data(), existing.size(),
+                                              passphrase.view().data(), passphrase.size());
+  }
+  if (r == -EPERM) throw Error(Code::kKeyRejected, kKeyRejected);
+  if (r < 0) throw_errno("luksAddKey --key-slot=" + std::to_string(slot), -r);
+  record_verified(slot, passphrase);
+}
+
+namespace {
+bool test_passphrase(crypt_device* cd, int slot, const Secret& passphrase) {
   auto kdf = KdfSlot::acquire();
-  int r = crypt_activate_by_passphrase(cd_, nullptr, slot, passphrase.view().data(),
+  int r = crypt_activate_by_passphrase(cd, nullptr, slot, passphrase.view().data(),
                                        passphrase.size(), 0);
   if (r >= 0) return true;
   if (r == -EPERM || r == -ENOENT || r == -EINVAL) return false;
   throw_errno("luksOpen --test-passphrase --key-slot=" + std::to_string(slot), -r);
+}
+}  // namespace
+
+bool Device::check_key(int slot, const Secret& passphrase) {
+  if (!unlocked_ || unlocked_->uuid.empty() || !plain_keyslot(slot))
+    return test_passphrase(cd_, slot, passphrase);
+  std::optional<SlotTag> tag;
+  if (auto in = tag_inputs(slot)) tag = slot_tag(unlocked_->volume_key, *in, passphrase);
+  if (tag && VerifiedSlots::contains(unlocked_->uuid, slot, *tag)) return true;
+  const bool ok = test_passphrase(cd_, slot, passphrase);
+  if (ok && tag) VerifiedSlots::record(unlocked_->uuid, slot, *tag);
+  return ok;
 }
 
 void Device::test_key(int slot, const Secret& passphrase) {
   if (!check_key(slot, passphrase)) throw Error(Code::kKeyRejected, kKeyRejected);
 }
 
+void Device::unlock(int slot, const Secret& passphrase) {
+  if (!plain_keyslot(slot)) {
+    if (!test_passphrase(cd_, slot, passphrase)) throw Error(Code::kKeyRejected, kKeyRejected);
+    return;
+  }
+  size_t size = static_cast<size_t>(crypt_get_volume_key_size(cd_));
+  Secret vk(size);
+  int r;
+  {
+    auto kdf = KdfSlot::acquire();
+    r = crypt_volume_key_get(cd_, slot, reinterpret_cast<char*>(vk.data()), &size,
+                             passphrase.view().data(), passphrase.size());
+  }
+  if (r == -EPERM || r == -ENOENT || r == -EINVAL) throw Error(Code::kKeyRejected, kKeyRejected);
+  if (r < 0) throw_errno("luksOpen --test-passphrase --key-slot=" + std::to_string(slot), -r);
+  set_unlocked(std::move(vk), slot, passphrase);
+  record_verified(slot, passphrase);
+}
+
 void Device::kill_slot(int slot) {
+  if (unlocked_ && unlocked_->slot == slot) unlocked_.reset();  // its passphrase opens no more
   int r = crypt_keyslot_destroy(cd_, slot);
   if (r < 0) throw_errno("luksKillSlot " + std::to_string(slot), -r);
+  if (const char* uuid = crypt_get_uuid(cd_)) VerifiedSlots::forget(uuid, slot);
 }
 
 std::map<int, KeyslotInfo> Device::keyslots() {

@@ -21,6 +21,8 @@ struct crypt_device;
 
 namespace cryptnode::luks2 {
 
+struct SlotTagInputs;  // engine/src/luks2/verified_slots.h
+
 // --- the ciphers and perf options Talos knows: the one list --------------------------------------
 
 // go-blockdevice `encryption/luks/luks.go` (ParseCipherKind, keySizeDefaults). The kernel backend
@@ -121,12 +123,20 @@ class Device {
 
   const std::string& path() const { return path_; }
 
-  // luksAddKey --key-slot=<slot>: authorised by `existing` (any slot).
+  // luksAddKey --key-slot=<slot>: authorised by `existing` (any slot). When `existing` is the
+  // passphrase this Device was formatted or unlocked with, the keyslot is added with the volume
+  // key already at hand (crypt_keyslot_add_by_volume_key): the same keyslot, one KDF fewer.
   void add_key(int slot, const Secret& existing, const Secret& passphrase, Pbkdf pbkdf);
   // luksOpen --test-passphrase --key-slot=<slot>. Throws kKeyRejected when it does not open
   // that slot (also when the slot is empty).
   void test_key(int slot, const Secret& passphrase);
-  // True when the passphrase opens that slot (no exception for a mismatch).
+  // test_key that also keeps the volume key in this Device (the same single KDF): afterwards
+  // check_key may answer from the verified-keyslot cache, and add_key authorised by this same
+  // passphrase adds by volume key (no second KDF). Same errors as test_key.
+  void unlock(int slot, const Secret& passphrase);
+  // True when the passphrase opens that slot (no exception for a mismatch). On an unlocked (or
+  // just formatted) Device, an unchanged keyslot verified before answers without its KDF
+  // (engine/src/luks2/verified_slots.h); the answer is the same.
   bool check_key(int slot, const Secret& passphrase);
   // luksKillSlot.
   void kill_slot(int slot);
@@ -161,10 +171,17 @@ class Device {
   crypt_device* raw() const { return cd_; }
 
  private:
+  struct Unlocked;  // the volume key, the slot it came from, a tag of that slot's passphrase
   Device(std::string path, crypt_device* cd, std::unique_ptr<LogSink> log);
+  void set_unlocked(Secret volume_key, int slot, const Secret& passphrase);
+  bool unlocked_by(const Secret& passphrase) const;
+  bool plain_keyslot(int slot);  // bound to the data segment, no reencryption in progress
+  void record_verified(int slot, const Secret& passphrase);
+  std::optional<SlotTagInputs> tag_inputs(int slot);  // nullopt: header or area unreadable
   std::string path_;
   crypt_device* cd_ = nullptr;
   std::unique_ptr<LogSink> log_;  // libcryptsetup holds its address
+  std::unique_ptr<Unlocked> unlocked_;
 };
 
 // Destroys the LUKS2 signatures: both binary headers and their JSON areas, so blkid (and Talos)
