@@ -158,6 +158,8 @@ def python_flows(audit, kms_server, node_factory, tmp_path):
         audit.secret(f"nodeID {vol}", uuid + vol)
     node.boot(config=cfg(s_eph))
     audit.statuses(node, "first boot")
+    assert [(v.id, v.phase) for v in node.volumes() if v.phase != "ready"] == [], \
+        [(v.id, v.phase, v.error_message) for v in node.volumes()]
     node.write_file("EPHEMERAL", "f", b"x")
     salt = bytes(yaml.safe_load(node.read_file("STATE", "encryption-salt.yaml"))["diskSalt"])
     assert len(salt) == 32
