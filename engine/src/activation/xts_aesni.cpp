@@ -123,6 +123,8 @@ class AesniXts final : public Xts::Engine {
     }
   }
 
+  XtsImpl impl() const override { return XtsImpl::kAesni; }
+
  private:
   uint32_t sector_;
   AesRoundKeys data_;   // K1: the blocks
