@@ -298,3 +298,35 @@ TEST(ActivationBackend, AutoPicksUserspaceWithoutDeviceMapper) {
   }
   EXPECT_THROW(make_activation_backend("gpu", img.dir(), Env::posix()), Error);
 }
+
+TEST(ActivationBackend, MappedLoopDeviceTakesRequestsInFlight) {
+  // Direct I/O: the loop device hands the FUSE file asynchronous requests, many at once (buffered,
+  // it sends one at a time and the server's threads take turns); a readahead of several FUSE
+  // requests keeps a sequential read's requests in flight too.
+  ScratchFile img(kSize);
+  luks2::FormatOptions o;
+  o.sector_size = 4096;
+  luks2::Device::format(img.path(), 0, S("pw"), o, Env::posix());
+  auto b = make_activation_backend("userspace", img.dir() + "/run", Env::posix());
+  const std::string mapped = b->open(img.path(), 0, S("pw"), "luks2-q", {});
+  const std::string sys = "/sys/block/" + mapped.substr(mapped.rfind('/') + 1);
+  auto sysfs = [&](const std::string& f) {
+    std::string v;
+    std::ifstream(sys + f) >> v;
+    return v;
+  };
+  EXPECT_EQ(sysfs("/loop/dio"), "1");
+  EXPECT_EQ(sysfs("/queue/read_ahead_kb"), "4096");
+  EXPECT_EQ(sysfs("/queue/logical_block_size"), "4096");
+  const std::string data = pattern(3 << 20, 5);
+  write_dev(mapped, 8192, data);
+  b->close("luks2-q");
+  const std::string back = [&] {
+    auto again = make_activation_backend("userspace", img.dir() + "/run", Env::posix());
+    std::string dev = again->open(img.path(), 0, S("pw"), "luks2-q", {});
+    std::string s = read_dev(dev, 8192, data.size());
+    again->close("luks2-q");
+    return s;
+  }();
+  EXPECT_TRUE(back == data);
+}

@@ -12,6 +12,7 @@
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/luks2.h"
 #include "fuse_server.h"
+#include "loop_queue.h"
 #include "sector_file.h"
 
 namespace cryptnode::activation {
@@ -95,6 +96,7 @@ class UserspaceBackend final : public ActivationBackend {
     const std::string path = server_.add(name, v->file);
     try {
       v->loop = env_.attach_loop(path, layout.sector, o.read_only);
+      tune_loop_queue(v->loop->path());  // best effort: the device works either way
     } catch (...) {
       server_.remove(name);
       throw;

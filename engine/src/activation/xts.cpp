@@ -63,15 +63,28 @@ Xts::Xts(const Secret& key, uint32_t sector_size, XtsImpl impl) : sector_size_(s
   // every implementation here, so that the choice of one never changes what opens.
   if (CRYPTO_memcmp(key.data(), key.data() + key.size() / 2, key.size() / 2) == 0)
     throw Error(Code::kInvalidArgument, "AES-XTS key halves are identical");
-  if (impl == XtsImpl::kAuto) impl = vaes_supported() ? XtsImpl::kVaes : XtsImpl::kOpenssl;
+  if (impl == XtsImpl::kAuto) impl = xts_auto_impl();
   if (impl == XtsImpl::kVaes && !vaes_supported())
     throw Error(Code::kUnsupported, "this CPU has no AVX-512 VAES/VPCLMULQDQ");
-  impl_ = impl;
-  engine_ =
-      impl == XtsImpl::kVaes ? make_vaes_xts(key, sector_size) : make_openssl_xts(key, sector_size);
+  if (impl == XtsImpl::kAesni && !aesni_supported())
+    throw Error(Code::kUnsupported, "this CPU has no AES-NI/PCLMULQDQ");
+  switch (impl) {
+    case XtsImpl::kVaes:
+      engine_ = make_vaes_xts(key, sector_size);
+      break;
+    case XtsImpl::kAesni:
+      engine_ = make_aesni_xts(key, sector_size);
+      break;
+    default:
+      engine_ = make_openssl_xts(key, sector_size);
+  }
 }
 
 Xts::~Xts() = default;
+
+XtsImpl Xts::impl() const {
+  return engine_->impl();
+}
 
 void Xts::check(uint64_t offset, size_t len) const {
   if (len % sector_size_ || offset % sector_size_)

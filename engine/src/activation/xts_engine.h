@@ -15,6 +15,7 @@ struct Xts::Engine {
   // unit within the data segment).
   virtual void crypt(bool encrypt, uint64_t unit0, const uint8_t* in, uint8_t* out,
                      size_t len) const = 0;
+  virtual XtsImpl impl() const = 0;  // which one this is (never kAuto)
 };
 
 // key: 32 or 64 bytes with differing halves, sector_size: 512..4096 (checked by Xts).

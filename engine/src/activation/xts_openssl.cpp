@@ -48,6 +48,8 @@ class OpensslXts final : public Xts::Engine {
     if (!ok) throw Error(Code::kInternal, "AES-XTS operation failed");
   }
 
+  XtsImpl impl() const override { return XtsImpl::kOpenssl; }
+
  private:
   std::unique_ptr<ContextPair> acquire() const {
     {

@@ -164,6 +164,8 @@ class VaesXts final : public Xts::Engine {
     }
   }
 
+  XtsImpl impl() const override { return XtsImpl::kVaes; }
+
  private:
   uint32_t sector_;
   AesRoundKeys data_;   // K1: the blocks

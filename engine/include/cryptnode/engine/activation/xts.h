@@ -41,7 +41,7 @@ class Xts {
   Xts& operator=(const Xts&) = delete;
 
   uint32_t sector_size() const { return sector_size_; }
-  XtsImpl impl() const { return impl_; }  // never kAuto
+  XtsImpl impl() const;  // the implementation that runs the sectors, never kAuto
 
   // `in` and `out` (which may be the same buffer) hold `len` bytes of whole sectors; `offset` is
   // the byte offset of in[0] within the data segment (a multiple of the sector size). Safe to call
@@ -56,7 +56,6 @@ class Xts {
  private:
   void check(uint64_t offset, size_t len) const;
   uint32_t sector_size_;
-  XtsImpl impl_;
   std::unique_ptr<Engine> engine_;
 };
 
