@@ -353,6 +353,44 @@ def test_node_directory_run_and_socket_are_the_owners_only(audit, cli, tmp_path)
         cli("-n", d, "shutdown")
 
 
+def _core_limit(pid):
+    """(soft, hard) of RLIMIT_CORE of a process, from /proc/PID/limits."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max core file size"):
+                return tuple(line.split()[4:6])
+    raise AssertionError(f"no core limit in /proc/{pid}/limits")
+
+
+def test_the_node_process_and_its_swtpm_never_dump_core(cli, tmp_path):
+    """A core dump of the node process would hold volume keys, passphrases and unsealed blobs:
+    the process refuses core dumps (RLIMIT_CORE 0, soft and hard), and so does its swtpm."""
+    d = tmp_path / "n"
+    assert cli("node", "create", d).returncode == 0
+    (tmp_path / "c.yaml").write_text(config(volume_config("EPHEMERAL", keys=[tpm(0)])))
+    try:
+        assert cli("-n", d, "boot", "--config", tmp_path / "c.yaml").returncode == 0
+        pid = daemon.call(str(d), "status")["node"]["pid"]
+        assert _core_limit(pid) == ("0", "0")
+        children = []
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    with open(f"/proc/{p}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                    with open(f"/proc/{p}/comm") as f:
+                        comm = f.read().strip()
+                except OSError:
+                    continue
+                if ppid == pid and comm == "swtpm":
+                    children.append(int(p))
+        assert children, "the node process has no swtpm child"
+        for c in children:
+            assert _core_limit(c) == ("0", "0")
+    finally:
+        cli("-n", d, "shutdown")
+
+
 # --- the socket refuses another uid ---------------------------------------------------------
 
 class _App:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ctypes
 import json
 import os
+import resource
 import signal
 import socket
 import socketserver
@@ -347,12 +349,26 @@ def encode_config(config: bytes) -> str:
     return base64.b64encode(config).decode()
 
 
+def no_core_dumps() -> None:
+    """The node process holds volume keys (the userspace backend's XTS keys), unsealed TPM blobs
+    and passphrases while it serves: a core dump would write them to disk. RLIMIT_CORE 0 (soft and
+    hard, inherited by the swtpm it starts) and PR_SET_DUMPABLE 0 (no dump, no ptrace attach by
+    another process of the same user). An embedding Python process decides for itself."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):
+        pass  # RLIMIT_CORE 0 already refuses the dump
+
+
 def main(argv=None) -> int:
     """python -m cryptnode.daemon NODE_DIR READY_FD [--config-stdin]: open, boot, serve; reports
     {"ok": ..., "result": summary} on READY_FD once the socket is listening. node.log is opened
     only once the directory is known to be a node's."""
     argv = sys.argv[1:] if argv is None else argv
     node_dir, ready_fd = argv[0], int(argv[1])
+    no_core_dumps()
     config = sys.stdin.buffer.read() if "--config-stdin" in argv[2:] else None
     ready = os.fdopen(ready_fd, "w")
     os.chdir("/")
