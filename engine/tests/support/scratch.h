@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <filesystem>
+#include <system_error>
 #include <vector>
 
 namespace cryptnode::testing {
@@ -29,9 +31,11 @@ class ScratchFile {
       throw std::runtime_error("cannot create " + path_);
     ::close(fd);
   }
+  // The whole directory: tests put runtime directories (run/, FUSE mount points) beside the
+  // image, and a bare rmdir left one /tmp/cryptnode-test-* behind per such test.
   ~ScratchFile() {
-    ::unlink(path_.c_str());
-    ::rmdir(dir_.c_str());
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
   }
   const std::string& path() const { return path_; }
   const std::string& dir() const { return dir_; }
