@@ -206,12 +206,21 @@ class NodeHardware final : public Hardware {
   // all is "no disks matched selector for volume"; neither is tagged Retryable. A volume without
   // a selector gets Talos' noMatch ("false", volumeconfig/types.go).
   std::vector<AttachedDisk*> candidates(const std::string& selector) {
+    std::vector<AttachedDisk*> matched = match_disks(selector, /*partition_locator=*/true);
+    if (matched.empty()) throw Error(Code::kNotFound, "no disks matched selector for volume");
+    return matched;
+  }
+
+  // The disks a diskSelector matches, in disk order. A partition locator skips read-only disks
+  // and offers `system_disk`; a disk volume's locator sees every disk and `disk` alone.
+  std::vector<AttachedDisk*> match_disks(const std::string& selector, bool partition_locator) {
     const cel::Program program = cel::Program::compile(selector.empty() ? "false" : selector,
                                                        cel::Environment::kDiskLocator);
     std::vector<AttachedDisk*> matched;
     for (size_t i = 0; i < disks_.size(); ++i) {
-      cel::DiskActivation vars{disk_facts_[i], i == 0};
-      if (vars.disk->readonly) continue;
+      if (partition_locator && disk_facts_[i].readonly) continue;
+      const cel::DiskActivation vars{
+          disk_facts_[i], partition_locator ? std::optional<bool>(i == 0) : std::nullopt};
       bool matches = false;
       try {
         matches = program.evaluate(vars);
@@ -220,7 +229,6 @@ class NodeHardware final : public Hardware {
       }
       if (matches) matched.push_back(disks_[i].get());
     }
-    if (matched.empty()) throw Error(Code::kNotFound, "no disks matched selector for volume");
     return matched;
   }
 
@@ -229,19 +237,7 @@ class NodeHardware final : public Hardware {
   // "no such attribute(s): system_disk"); more than one match is an error; the match is located
   // at the whole disk (its whole-disk discovered volume).
   std::optional<volume::Located> locate_disk(const volume::VolumeSpec& spec) {
-    const cel::Program program = cel::Program::compile(
-        spec.disk_selector.empty() ? "false" : spec.disk_selector, cel::Environment::kDiskLocator);
-    std::vector<AttachedDisk*> matched;
-    for (size_t i = 0; i < disks_.size(); ++i) {
-      cel::DiskActivation vars{disk_facts_[i], std::nullopt};
-      bool matches = false;
-      try {
-        matches = program.evaluate(vars);
-      } catch (const Error& e) {
-        throw e.wrap("error evaluating disk locator");
-      }
-      if (matches) matched.push_back(disks_[i].get());
-    }
+    std::vector<AttachedDisk*> matched = match_disks(spec.disk_selector, false);
     if (matched.size() > 1)
       throw Error(
           Code::kFailedPrecondition,
