@@ -1,6 +1,8 @@
 // Talos' seal/unseal (internal/pkg/secureboot/tpm2/seal.go, unseal.go) against a real swtpm: the
 // round trip, and every unseal failure with its exact text.
 #include <gtest/gtest.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/tpm/policy.h"
@@ -262,3 +264,23 @@ TEST_F(SealTest, DamagedBlobs) {
 }
 
 }  // namespace
+
+// ESYS (tpm2-tss 3.2) asks OpenSSL for a new library context per hash; this program hands it one
+// shared context instead (esys_openssl_context.cpp), and every other caller still gets its own.
+TEST_F(SealTest, EsysSharesOneOpenSSLContextOtherCallersGetTheirOwn) {
+  UkiExtraFiles uki = measured_boot(*tpm, vendor_key());
+  const unsigned long before = esys_shared_openssl_context_uses();
+  SealedResponse r = seal(*tpm, key32(), {7}, uki);
+  EXPECT_TRUE(unseal(*tpm, r, uki) == key32());
+  EXPECT_GT(esys_shared_openssl_context_uses(), before);
+
+  OSSL_LIB_CTX* a = OSSL_LIB_CTX_new();
+  OSSL_LIB_CTX* b = OSSL_LIB_CTX_new();
+  ASSERT_NE(a, nullptr);
+  EXPECT_NE(a, b);
+  EVP_MD* md = EVP_MD_fetch(a, "SHA256", nullptr);
+  EXPECT_NE(md, nullptr);
+  EVP_MD_free(md);
+  OSSL_LIB_CTX_free(a);
+  OSSL_LIB_CTX_free(b);
+}

@@ -65,4 +65,7 @@ TPML_PCR_SELECTION pcr_selection(const std::vector<int>& pcrs,
 
 Bytes to_bytes(const uint8_t* p, size_t n);
 
+// Creates the one OpenSSL library context ESYS is given (esys_openssl_context.cpp).
+void prepare_esys_openssl_context();
+
 }  // namespace cryptnode::tpm::detail

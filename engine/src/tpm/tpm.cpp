@@ -33,6 +33,7 @@ bool is_tcti_error(TSS2_RC rc) {
 
 std::unique_ptr<Tpm> Tpm::connect(const std::string& tcti, Env& env, const ConnectOptions& o) {
   quiet_tss2_logging();
+  detail::prepare_esys_openssl_context();
   std::string last;
   const int attempts = o.attempts < 1 ? 1 : o.attempts;
   for (int attempt = 0; attempt < attempts; ++attempt) {

@@ -112,6 +112,11 @@ inline std::string to_hex(const Bytes& b) {
 inline std::string to_hex(const Digest& d) {
   return to_hex(d.data(), d.size());
 }
+// How many times ESYS asked OpenSSL for a new library context and got the process' one shared
+// context instead (tpm2-tss 3.2 asks for one per hash; see esys_openssl_context.cpp). 0 after a
+// seal or unseal means the interposition is not in effect in this program.
+unsigned long esys_shared_openssl_context_uses();
+
 // Go's fmt %v of an []int: "[7 11]".
 std::string go_int_list(const std::vector<int>& v);
 
