@@ -165,7 +165,8 @@ TEST_F(BadInput, UnknownPerfOption) {
 TEST_F(BadInput, FailedLoopAttachLeavesNothingMounted) {
   struct NoLoops : EnvWrapper {
     using EnvWrapper::EnvWrapper;
-    std::unique_ptr<LoopDevice> attach_loop(const std::string& file, uint32_t, bool) override {
+    std::unique_ptr<LoopDevice> attach_loop(const std::string& file, uint32_t, bool,
+                                            bool) override {
       throw Error(Code::kIO, "cannot attach a loop device to " + file + ": no free loop device");
     }
   } env(Env::posix());

@@ -94,14 +94,14 @@ TEST(AttachedDisk, PartitionsOfAnEarlierUserOfTheLoopDeviceAreDropped) {
     return n;
   };
   {  // recovery of a crashed owner's device
-    auto loop = env.attach_loop(img.path(), 512, false);
+    auto loop = env.attach_loop(img.path(), 512, false, false);
     env.add_partition(loop->path(), 1, kMiB, 8 * kMiB);
     env.add_partition(loop->path(), 2, 9 * kMiB, 8 * kMiB);
     ASSERT_EQ(parts(loop->path()), 2);
     env.detach_loop(loop->path());
     EXPECT_EQ(parts(loop->path()), 0);
   }
-  auto first = env.attach_loop(img.path(), 512, false);
+  auto first = env.attach_loop(img.path(), 512, false, false);
   const std::string path = first->path();
   env.add_partition(path, 1, kMiB, 8 * kMiB);
   env.add_partition(path, 2, 9 * kMiB, 8 * kMiB);
@@ -109,7 +109,7 @@ TEST(AttachedDisk, PartitionsOfAnEarlierUserOfTheLoopDeviceAreDropped) {
   ASSERT_EQ(parts(path), 2) << "the kernel dropped them itself: nothing left to test";
   std::vector<std::unique_ptr<LoopDevice>> held;  // until the device is handed out again
   while (held.size() < 32 && (held.empty() || held.back()->path() != path))
-    held.push_back(env.attach_loop(img.path(), 512, false));
+    held.push_back(env.attach_loop(img.path(), 512, false, false));
   if (held.back()->path() == path) {
     EXPECT_EQ(parts(path), 0);
     env.add_partition(path, 1, 4 * kMiB, 16 * kMiB);  // overlaps both stale ones

@@ -16,14 +16,15 @@ namespace cryptnode::activation {
 constexpr uint64_t kLoopReadAhead = 4u << 20;
 
 struct LoopQueue {
-  bool direct_io = false;   // LOOP_SET_DIRECT_IO took
+  bool direct_io = false;   // the device runs direct I/O
   bool read_ahead = false;  // BLKRASET took
 };
 
-// Switches `loop` (a /dev/loopN attached to a file of the FUSE server) to direct I/O and sets its
-// readahead to kLoopReadAhead. Each step may be refused (an older kernel, a backing file without
-// O_DIRECT): the device keeps working in its default mode, only slower; the result says which took.
-// The ioctls go to the device node itself: Env has no call for them (as fuse_control.cpp's abort).
+// Makes sure `loop` (a /dev/loopN attached to a file of the FUSE server, asked for direct I/O at
+// attach) runs direct I/O and sets its readahead to kLoopReadAhead. Each step may be refused (an
+// older kernel, a backing file without O_DIRECT): the device keeps working in its default mode,
+// only slower; the result says which took. The ioctls go to the device node itself: Env has no
+// call for them (as fuse_control.cpp's abort).
 LoopQueue tune_loop_queue(const std::string& loop);
 
 }  // namespace cryptnode::activation

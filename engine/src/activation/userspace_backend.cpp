@@ -95,7 +95,7 @@ class UserspaceBackend final : public ActivationBackend {
     v->file = std::make_shared<SectorFile>(std::move(block), layout, std::move(xts), o.read_only);
     const std::string path = server_.add(name, v->file);
     try {
-      v->loop = env_.attach_loop(path, layout.sector, o.read_only);
+      v->loop = env_.attach_loop(path, layout.sector, o.read_only, /*direct_io=*/true);
       tune_loop_queue(v->loop->path());  // best effort: the device works either way
     } catch (...) {
       server_.remove(name);

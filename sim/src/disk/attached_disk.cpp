@@ -9,7 +9,7 @@ namespace cryptnode::sim {
 
 AttachedDisk::AttachedDisk(std::string name, const std::string& image, Env& env)
     : name_(std::move(name)), env_(env) {
-  loop_ = env_.attach_loop(image, 512, false);
+  loop_ = env_.attach_loop(image, 512, false, false);
   auto dev = env_.open_block(loop_->path(), false);
   size_ = dev->size();
   if (has_gpt())

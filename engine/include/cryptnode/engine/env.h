@@ -155,9 +155,10 @@ class Env {
 
   // --- loop devices and partitions ------------------------------------------------------------
   // Attaches `file` (retrying when another process grabs the same free device); block_size is
-  // the logical block size (`losetup -b`).
+  // the logical block size (`losetup -b`). direct_io asks LOOP_CONFIGURE itself for direct I/O
+  // (`losetup --direct-io`): a kernel that cannot use it on this file leaves the device buffered.
   virtual std::unique_ptr<LoopDevice> attach_loop(const std::string& file, uint32_t block_size,
-                                                  bool read_only) = 0;
+                                                  bool read_only, bool direct_io) = 0;
   // Every attached loop device whose backing file lies under `dir` ("/dev/loopN").
   virtual std::vector<std::string> loops_backed_under(const std::string& dir) = 0;
   virtual void detach_loop(const std::string& loop_path) = 0;  // errors ignored (recovery)
@@ -242,8 +243,8 @@ class EnvWrapper : public Env {
   void unmount(const std::string& target, bool lazy) override { target_.unmount(target, lazy); }
   std::vector<MountEntry> mounts() override { return target_.mounts(); }
   std::unique_ptr<LoopDevice> attach_loop(const std::string& file, uint32_t block_size,
-                                          bool read_only) override {
-    return target_.attach_loop(file, block_size, read_only);
+                                          bool read_only, bool direct_io) override {
+    return target_.attach_loop(file, block_size, read_only, direct_io);
   }
   std::vector<std::string> loops_backed_under(const std::string& dir) override {
     return target_.loops_backed_under(dir);
