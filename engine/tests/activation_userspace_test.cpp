@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -297,6 +298,60 @@ TEST(ActivationBackend, AutoPicksUserspaceWithoutDeviceMapper) {
     EXPECT_NE(std::string(e.what()).find("device-mapper"), std::string::npos);
   }
   EXPECT_THROW(make_activation_backend("gpu", img.dir(), Env::posix()), Error);
+}
+
+// Counts the syncs that reach the LUKS2 device under the FUSE server.
+struct CountingEnv : EnvWrapper {
+  using EnvWrapper::EnvWrapper;
+  struct Device : BlockDevice {
+    std::unique_ptr<BlockDevice> d;
+    std::atomic<int>& syncs;
+    Device(std::unique_ptr<BlockDevice> dev, std::atomic<int>& n) : d(std::move(dev)), syncs(n) {}
+    const std::string& path() const override { return d->path(); }
+    uint64_t size() const override { return d->size(); }
+    void read_at(uint64_t o, void* b, size_t n) override { d->read_at(o, b, n); }
+    void write_at(uint64_t o, const void* b, size_t n) override { d->write_at(o, b, n); }
+    void sync() override {
+      ++syncs;
+      d->sync();
+    }
+  };
+  std::unique_ptr<BlockDevice> open_block(const std::string& path, bool writable) override {
+    return std::make_unique<Device>(EnvWrapper::open_block(path, writable), syncs);
+  }
+  std::atomic<int> syncs{0};
+};
+
+void fsync_dev(const std::string& dev) {
+  int fd = ::open(dev.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << dev;
+  EXPECT_EQ(::fsync(fd), 0);
+  ::close(fd);
+}
+
+TEST(ActivationBackend, SyncReachesTheDeviceOnlyAfterAWrite) {
+  // A flush of the mapped device (XFS' mount and unmount, a close, the loop detach) syncs the LUKS2
+  // device when something was written through the mapping since the last sync, and only then.
+  ScratchFile img(kSize);
+  luks2::Device::format(img.path(), 0, S("pw"), {}, Env::posix());
+  CountingEnv env(Env::posix());
+  auto b = make_activation_backend("userspace", img.dir() + "/run", env);
+  const std::string mapped = b->open(img.path(), 0, S("pw"), "luks2-sync", {});
+  fsync_dev(mapped);
+  const int clean = env.syncs;
+  fsync_dev(mapped);
+  EXPECT_EQ(env.syncs, clean);
+  write_dev(mapped, 4096, pattern(8192, 3));
+  fsync_dev(mapped);
+  EXPECT_GT(env.syncs, clean);
+  const int synced = env.syncs;
+  fsync_dev(mapped);
+  EXPECT_EQ(env.syncs, synced);
+  b->close("luks2-sync");
+  auto again = make_activation_backend("userspace", img.dir() + "/run", Env::posix());
+  const std::string back = again->open(img.path(), 0, S("pw"), "luks2-sync", {});
+  EXPECT_EQ(read_dev(back, 4096, 8192), pattern(8192, 3));
+  again->close("luks2-sync");
 }
 
 TEST(ActivationBackend, MappedLoopDeviceTakesRequestsInFlight) {

@@ -1,6 +1,7 @@
 #include "sector_file.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -74,6 +75,12 @@ ssize_t SectorFile::write(uint64_t off, const uint8_t* in, size_t len) {
   if (read_only_) return -EROFS;
   if (off >= layout_.size) return -ENOSPC;
   len = static_cast<size_t>(std::min<uint64_t>(len, layout_.size - off));
+  // Marked once the device writes are done (or failed part way), before the reply: a sync that
+  // finds the file clean ran after every write that had been answered was already synced.
+  struct MarkDirty {
+    std::atomic<bool>& dirty;
+    ~MarkDirty() { dirty.store(true); }
+  } mark{dirty_};
   try {
     const uint64_t ss = layout_.sector;
     const uint64_t a = off / ss * ss, b = (off + len + ss - 1) / ss * ss;
@@ -109,20 +116,27 @@ ssize_t SectorFile::write(uint64_t off, const uint8_t* in, size_t len) {
 }
 
 int SectorFile::sync() {
+  // One at a time: a sync that finds the file clean returns only once the sync that cleaned it
+  // is done. Nothing written through this file since the last sync: nothing to sync (the flushes
+  // of XFS' mount and unmount, the close after LOOP_CONFIGURE, the loop detach).
+  std::lock_guard<std::mutex> one(sync_mu_);
+  if (!dirty_.exchange(false)) return 0;
   std::shared_lock<std::shared_mutex> l(mu_);
   try {
     if (device_) device_->sync();
   } catch (const std::exception&) {
+    dirty_.store(true);
     return -EIO;
   }
   return 0;
 }
 
 void SectorFile::close() {
+  std::lock_guard<std::mutex> one(sync_mu_);
   std::unique_lock<std::shared_mutex> l(mu_);
   if (!device_) return;
   try {
-    device_->sync();
+    if (dirty_.exchange(false)) device_->sync();
   } catch (const std::exception&) {
   }
   device_.reset();

@@ -6,8 +6,10 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 
 #include "cryptnode/engine/activation/xts.h"
@@ -54,6 +56,9 @@ class SectorFile {
   // Reads and whole-sector writes share it; a read-modify-write holds it alone, so that it cannot
   // put back a stale copy of a sector another request wrote meanwhile; so does close().
   std::shared_mutex mu_;
+  // Written through since the last sync; sync_mu_ makes syncs take turns (taken before mu_).
+  std::atomic<bool> dirty_{false};
+  std::mutex sync_mu_;
 };
 
 }  // namespace cryptnode::activation
