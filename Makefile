@@ -29,9 +29,10 @@ build: configure
 test-cpp: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS) --timeout 600
 
-# PYTEST_ARGS="-n 2" runs the scenarios under pytest-xdist (each worker's nodes isolated; see
-# bindings/python/cryptnode/pytest_plugin.py). Serial by default until -n 2 measures faster here.
-PYTEST_ARGS ?=
+# The scenarios run under pytest-xdist, one worker per job (each worker's nodes and leak check
+# isolated: bindings/python/cryptnode/pytest_plugin.py; docs/performance.md#parallel-test-runs).
+# `make test PYTEST_ARGS=` (or PYTEST_ARGS="-n 0") runs them serially.
+PYTEST_ARGS ?= -n $(JOBS)
 # `make test` runs the crash matrix's representative subset; `make test-exhaustive` runs the tests
 # marked `exhaustive` (the whole crash matrix, scenarios/test_crash_matrix.py).
 test-py: build

@@ -1,6 +1,7 @@
 """The pytest plugin: state in config.stash, the node/node_factory/kms/crash_at fixtures, and a leak
 check that reports this session's leftovers only (never fusectl, never another session's)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -37,43 +38,40 @@ def test_fusectl_is_never_a_leftover(monkeypatch):
     assert mounts() == [Mount("fuse", "/mnt/x", "fuse.x")]
 
 
-def _session_dir(tmp_path, pid):
+def _session_dir(tmp_path):
     d = tmp_path / "pytest-of-someone" / "pytest-7"
     d.mkdir(parents=True)
-    (d / ".lock").write_text(str(pid))
     return d
 
 
 def test_leftovers_of_another_session_are_not_ours(tmp_path):
-    other = subprocess.Popen(["sleep", "60"])  # a concurrent session, unrelated to this one
-    try:
-        theirs = _session_dir(tmp_path / "a", other.pid)
-        ours = _session_dir(tmp_path / "b", os.getpid())
-        before = {"loop devices": {"/dev/loop1": "/old.img"}, "mounts": {}, "swtpm processes": {}}
-        after = {
-            "loop devices": {"/dev/loop1": "/old.img",
-                             "/dev/loop2": f"{theirs}/test_x0/node0/disks/system.img",
-                             "/dev/loop3": f"{ours}/test_y0/node0/disks/system.img",
-                             "/dev/loop4": "/srv/images/outside.img"},
-            "mounts": {f"{theirs}/m": f"{theirs}/m", f"{ours}/m": f"{ours}/m"},
-            "swtpm processes": {"99": f"swtpm socket --tpmstate dir={theirs}/tpm",
-                                "98": f"swtpm socket --tpmstate dir={ours}/tpm"},
-        }
-        assert pytest_plugin.leftovers(before, after) == {
-            "loop devices": ["/dev/loop3"],  # loop4 is another suite's (outside pytest)
-            "mounts": [f"{ours}/m"],
-            "swtpm processes": ["98"],
-        }
-    finally:
-        other.kill()
-        other.wait()
+    theirs = _session_dir(tmp_path / "a")  # a concurrent session's basetemp
+    ours = _session_dir(tmp_path / "b")
+    before = {"loop devices": {"/dev/loop1": "/old.img"}, "mounts": {}, "swtpm processes": {}}
+    after = {
+        "loop devices": {"/dev/loop1": "/old.img",
+                         "/dev/loop2": f"{theirs}/test_x0/node0/disks/system.img",
+                         "/dev/loop3": f"{ours}/test_y0/node0/disks/system.img",
+                         "/dev/loop4": "/srv/images/outside.img"},
+        "mounts": {f"{theirs}/m": f"{theirs}/m", f"{ours}/m": f"{ours}/m"},
+        "swtpm processes": {"99": f"swtpm socket --tpmstate dir={theirs}/tpm",
+                            "98": f"swtpm socket --tpmstate dir={ours}/tpm"},
+    }
+    assert pytest_plugin.leftovers(before, after, roots=[str(ours)]) == {
+        "loop devices": ["/dev/loop3"],  # loop4 is another suite's (outside pytest)
+        "mounts": [f"{ours}/m"],
+        "swtpm processes": ["98"],
+    }
 
 
-def test_a_session_run_by_a_test_shares_its_parents_leftovers(tmp_path):
+def test_a_session_run_by_a_test_shares_its_parents_leftovers(request, tmp_path, monkeypatch):
     """A pytest run inside a test (like test_leak_check) owns what it leaks in its parent's
-    temporary directory: the parent session is its ancestor."""
-    parent = _session_dir(tmp_path, os.getppid() if os.getppid() > 1 else os.getpid())
-    after = {"loop devices": {"/dev/loop5": f"{parent}/leak.img"}}
+    temporary directory: it inherits the parent's roots through the environment."""
+    assert str(tmp_path).startswith(request.config.stash[pytest_plugin.ROOTS][0])
+    inherited = os.environ[pytest_plugin.ROOTS_ENV]  # what a session started now would inherit
+    child = pytest_plugin.session_roots("/t/pytest-of-root/pytest-9", inherited, False)
+    monkeypatch.setenv(pytest_plugin.ROOTS_ENV, json.dumps(child))
+    after = {"loop devices": {"/dev/loop5": f"{tmp_path}/leak.img"}}
     assert pytest_plugin.leftovers({}, after) == {"loop devices": ["/dev/loop5"]}
 
 

@@ -8,23 +8,26 @@ entry point of the installed package).
 - crash_at(node, point, operation, *args): arm a fault point, run the operation, check the node
   lost power exactly there
 - a session check that fails the run if a loop device, mount or swtpm process is left behind by
-  THIS session: new since the session started, and beneath this session's temporary directories
-  (tmp_path, where the fixtures make nodes) or those of a session that ran this one; what other
-  suites or concurrent sessions make elsewhere is theirs. fusectl is never a leftover.
-  Under pytest-xdist each worker checks what lies beneath its own directory (pytest-N/popen-gwX,
-  where its fixtures make nodes), never another worker's nodes, and hands its findings to the
-  controller, which fails the run and names the worker; the controller then checks the whole
-  session once every worker is done. A session started by a test of a worker (PYTEST_XDIST_WORKER
-  is inherited) is confined to that worker's directory the same way.
+  THIS session: new since the session started, and beneath the directories it owns
+  (session_roots): its basetemp (tmp_path, where the fixtures make nodes lies in it) and, for a
+  session run by a test, the directories of the session that ran it. A loop device is placed by its
+  backing file, a mount by its target, a swtpm process by its command line, its working directory
+  and the symlinks its command line names (a state directory whose path holds a comma is named
+  through <run dir>/state). What other suites or concurrent sessions make elsewhere is theirs, even
+  when they share an ancestor. fusectl is never a leftover.
+  Under pytest-xdist each worker checks what lies beneath its own basetemp (pytest-N/popen-gwX),
+  never another worker's nodes, and hands its findings to the controller, which fails the run and
+  names the worker; the controller then checks its whole pytest-N once every worker is done.
 
 State lives in config.stash, not in module globals: several sessions (pytester, xdist) can share
 one interpreter."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from typing import Any, Callable, Dict, Optional, Set, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import pytest
 
@@ -43,6 +46,8 @@ MARKERS = {
 
 SNAPSHOT = pytest.StashKey[Dict[str, Dict[str, str]]]()
 WORKER_LEAKS = pytest.StashKey[list]()  # the controller: what workers' leak checks found
+ROOTS = pytest.StashKey[List[str]]()  # the directories this session owns (session_roots)
+PREVIOUS_ROOTS_ENV = pytest.StashKey[Optional[str]]()
 _WORKER_OUTPUT = "cryptnode_leaks"  # the key of a worker's finding in xdist's workeroutput
 
 
@@ -62,90 +67,101 @@ def snapshot() -> Dict[str, Dict[str, str]]:
             "swtpm processes": swtpm_processes()}
 
 
-# A pytest session's base temporary directory, anywhere in a path or a command line.
-_SESSION_DIR = re.compile(r"((?:/[^/\s=]+)*/pytest-of-[^/\s]+/pytest-\d+)(?=/|\s|$)")
-# An xdist worker's directory right below a session's: pytest-N/popen-gwX (xdist's
-# workermanage.py).
-_WORKER_DIR = re.compile(r"/popen-(gw\d+)(?=/|\s|$)")
+# The directories a running session owns (its basetemp, and those of the sessions whose test
+# started it), as a JSON list: the leak check of this session reads it, and a session started by
+# one of its tests inherits it through the environment.
+ROOTS_ENV = "CRYPTNODE_PYTEST_ROOTS"
 
 
-def _session_pid(where: str) -> Optional[int]:
-    """The pid of the pytest session whose temporary directory `where` names (pytest writes it to
-    pytest-N/.lock while the session runs), or None."""
-    matches = list(_SESSION_DIR.finditer(where))
-    if not matches:
-        return None
-    m = matches[-1]  # the innermost: a session's directory may sit in another's
-    try:
-        with open(m.group(1) + "/.lock") as f:
-            return int(f.read().strip() or 0) or None
-    except (OSError, ValueError):
-        return None
-
-
-def _family() -> Set[int]:
-    """This process and its ancestors: a session started by a test of an outer session shares
-    that session's leftovers."""
-    pids, pid = set(), os.getpid()
-    while pid > 1 and pid not in pids:
-        pids.add(pid)
+def session_roots(basetemp: Optional[str], inherited: Optional[str], xdist_worker: bool) -> List[str]:
+    """The directories whose contents a session owns: its basetemp (an xdist worker's is
+    pytest-N/popen-gwX, a controller's pytest-N) and, unless it is an xdist worker, the roots it
+    inherited (`inherited`, the value of ROOTS_ENV it started with): a session run by a test owns
+    what it leaves in that test's directories, since the test waits for it. A worker inherits its
+    controller's environment, which names the whole pytest-N: it keeps its own directory only."""
+    roots = [basetemp] if basetemp else []
+    if inherited and not xdist_worker:
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return pids
+            roots += [r for r in json.loads(inherited) if isinstance(r, str) and r not in roots]
+        except ValueError:
+            pass
+    return roots
 
 
-def _worker_of(where: str) -> Optional[str]:
-    """The xdist worker ("gw0") whose directory `where` lies in, innermost session first; None
-    when it is in no worker's directory."""
-    session = list(_SESSION_DIR.finditer(where))
-    if not session:
-        return None
-    m = _WORKER_DIR.match(where, session[-1].end())
-    return m.group(1) if m else None
+def _beneath(path: str, root: str) -> bool:
+    root = root.rstrip("/")
+    return path == root or path.startswith(root + "/")
 
 
-def _ours(where: str, family: Set[int], worker: Optional[str] = None) -> bool:
-    """Ours when it lies in a pytest session's temporary directory and that session is this
-    process or one of its ancestors. Loop devices, mounts and swtpm processes elsewhere (another
-    suite's /tmp/..., another user's nodes) are not this session's. Inside an xdist worker
-    (`worker` = its PYTEST_XDIST_WORKER), what lies in another worker's directory is that
-    worker's."""
-    if _session_pid(where) not in family:
-        return False
-    owner = _worker_of(where)
-    return worker is None or owner is None or owner == worker
+def _names(text: str, root: str) -> bool:
+    """`text` (a command line) names `root` or a path beneath it."""
+    return re.search(re.escape(root.rstrip("/")) + r"(?=[/\s,:]|$)", text) is not None
 
 
-def leftovers(before: Dict[str, Dict[str, str]],
-              after: Dict[str, Dict[str, str]]) -> Dict[str, list]:
-    """What appeared since `before` and belongs to this session (to this xdist worker, in one).
-    An item is new when its name or what it names changed: a loop device (or a pid) that another
+def _process_places(pid: str) -> List[str]:
+    """Where a process works: its working directory and the targets of the symlinks its command
+    line names (swtpm reaches a state directory whose path holds a comma through
+    <run dir>/state, docs/tpm-and-firmware.md)."""
+    places = []
+    try:
+        places.append(os.readlink(f"/proc/{pid}/cwd"))
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return places
+    for arg in args:
+        for field in arg.split(","):
+            path = field.split("=", 1)[-1]
+            if path.startswith("/") and os.path.islink(path):
+                places.append(os.path.realpath(path))
+    return places
+
+
+def _ours(kind: str, key: str, where: str, roots: List[str]) -> bool:
+    """A loop device whose backing file, a mount whose target, a process whose command line,
+    working directory or linked paths lie beneath one of `roots`."""
+    if kind != "swtpm processes":
+        return any(_beneath(where, r) for r in roots)
+    if any(_names(where, r) for r in roots):
+        return True
+    return any(_beneath(p, r) for p in _process_places(key) for r in roots)
+
+
+def _current_roots() -> Optional[List[str]]:
+    text = os.environ.get(ROOTS_ENV)
+    return session_roots(None, text, False) if text else None
+
+
+def leftovers(before: Dict[str, Dict[str, str]], after: Dict[str, Dict[str, str]],
+              roots: Optional[List[str]] = None) -> Dict[str, list]:
+    """What appeared since `before` beneath `roots` (default: the running session's, ROOTS_ENV;
+    everything new outside a session). Loop devices, mounts and swtpm processes elsewhere — another
+    suite's /tmp/..., a concurrent session's or xdist worker's nodes — are not this session's. An
+    item is new when its name or what it names changed: a loop device (or a pid) that another
     session held at the snapshot and this one has taken since is this one's."""
-    family = _family()
-    worker = os.environ.get("PYTEST_XDIST_WORKER") or None
+    if roots is None:
+        roots = _current_roots()
     out = {}
     for kind, items in after.items():
         new = sorted(k for k, where in items.items()
-                     if before.get(kind, {}).get(k) != where and _ours(where, family, worker))
+                     if before.get(kind, {}).get(k) != where
+                     and (roots is None or _ours(kind, k, where, roots)))
         if new:
             out[kind] = new
     return out
 
 
-def settled_leftovers(before: Dict[str, Dict[str, str]], tries: int = 5,
-                      pause: float = 0.5) -> Dict[str, list]:
+def settled_leftovers(before: Dict[str, Dict[str, str]], roots: Optional[List[str]] = None,
+                      tries: int = 5, pause: float = 0.5) -> Dict[str, list]:
     """leftovers(), asked again while some remain: a loop device the kernel detaches a moment
-    after its last close, or another process's short-lived one, is not a leak."""
+    after its last close is not a leak."""
     import time
-    leaks = leftovers(before, snapshot())
+    leaks = leftovers(before, snapshot(), roots)
     for _ in range(tries):
         if not leaks:
             break
         time.sleep(pause)
-        leaks = leftovers(before, snapshot())
+        leaks = leftovers(before, snapshot(), roots)
     return leaks
 
 
@@ -159,15 +175,32 @@ def _describe(leaks: Dict[str, list]) -> str:
 
 
 def pytest_sessionstart(session):
-    session.config.stash[SNAPSHOT] = snapshot()
-    session.config.stash[WORKER_LEAKS] = []
+    config = session.config
+    factory = getattr(config, "_tmp_path_factory", None)
+    basetemp = str(factory.getbasetemp()) if factory is not None else None
+    roots = session_roots(basetemp, os.environ.get(ROOTS_ENV), hasattr(config, "workerinput"))
+    config.stash[ROOTS] = roots
+    config.stash[PREVIOUS_ROOTS_ENV] = os.environ.get(ROOTS_ENV)
+    os.environ[ROOTS_ENV] = json.dumps(roots)
+    config.stash[SNAPSHOT] = snapshot()
+    config.stash[WORKER_LEAKS] = []
+
+
+def _restore_roots_env(config) -> None:
+    """An in-process session (pytester) hands the environment back as it found it."""
+    previous = config.stash.get(PREVIOUS_ROOTS_ENV, None)
+    if previous is None:
+        os.environ.pop(ROOTS_ENV, None)
+    else:
+        os.environ[ROOTS_ENV] = previous
 
 
 def pytest_sessionfinish(session, exitstatus):
     before = session.config.stash.get(SNAPSHOT, None)
     if before is None:
         return
-    leaks = settled_leftovers(before)
+    leaks = settled_leftovers(before, session.config.stash.get(ROOTS, []))
+    _restore_roots_env(session.config)
     if hasattr(session.config, "workeroutput"):
         # An xdist worker: its own directory only; the controller reports and fails the run.
         if leaks:
