@@ -9,7 +9,7 @@ entry point of the installed package).
   lost power exactly there
 - a session check that fails the run if a loop device, mount or swtpm process is left behind by
   THIS session: new since the session started, and beneath the directories it owns
-  (session_roots): its basetemp (tmp_path, where the fixtures make nodes lies in it) and, for a
+  (session_roots): its basetemp (where tmp_path, and so the fixtures' nodes, lie) and, for a
   session run by a test, the directories of the session that ran it. A loop device is placed by its
   backing file, a mount by its target, a swtpm process by its command line, its working directory
   and the symlinks its command line names (a state directory whose path holds a comma is named
