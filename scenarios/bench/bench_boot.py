@@ -14,18 +14,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cryptnode  # noqa: E402
-from configs import NODEID, config, doc, key  # noqa: E402
+from configs import NODEID, USER_DISK, config, doc, key  # noqa: E402
 
-USER = """provisioning:
-  diskSelector:
-    match: "!system_disk"
-  minSize: 100MiB
-  maxSize: 200MiB
-"""
 CFG = config(
     doc("VolumeConfig", "STATE", [key(0, NODEID)]),
     doc("VolumeConfig", "EPHEMERAL", [key(0, NODEID)]),
-    doc("UserVolumeConfig", "data", [key(0, NODEID)], extra=USER),
+    doc("UserVolumeConfig", "data", [key(0, NODEID)], extra=USER_DISK),
 )
 RUNS = 3
 KINDS = (("tpm", True), ("no tpm", False))

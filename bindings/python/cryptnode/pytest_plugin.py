@@ -80,12 +80,18 @@ def session_roots(basetemp: Optional[str], inherited: Optional[str], xdist_worke
     what it leaves in that test's directories, since the test waits for it. A worker inherits its
     controller's environment, which names the whole pytest-N: it keeps its own directory only."""
     roots = [basetemp] if basetemp else []
-    if inherited and not xdist_worker:
-        try:
-            roots += [r for r in json.loads(inherited) if isinstance(r, str) and r not in roots]
-        except ValueError:
-            pass
+    if not xdist_worker:
+        roots += [r for r in _parse_roots(inherited) if r not in roots]
     return roots
+
+
+def _parse_roots(text: Optional[str]) -> List[str]:
+    """The directories a ROOTS_ENV value names (nothing when absent or not a JSON list)."""
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [r for r in value if isinstance(r, str)] if isinstance(value, list) else []
 
 
 def _beneath(path: str, root: str) -> bool:
@@ -129,7 +135,7 @@ def _ours(kind: str, key: str, where: str, roots: List[str]) -> bool:
 
 def _current_roots() -> Optional[List[str]]:
     text = os.environ.get(ROOTS_ENV)
-    return session_roots(None, text, False) if text else None
+    return _parse_roots(text) if text else None
 
 
 def leftovers(before: Dict[str, Dict[str, str]], after: Dict[str, Dict[str, str]],
