@@ -64,8 +64,14 @@ class Sampler(threading.Thread):
 
 def node_files(node_dir):
     """{path: bytes} of every regular file under a node directory except the disk images, skipping
-    mounted volumes (their content is the volume's, not the node directory's)."""
+    mounted volumes (their content is the volume's, not the node directory's). A volume mounted
+    while the walk runs (after its directory was checked) is told apart by the file's device: the
+    node directory's filesystem is the only one read."""
     out = {}
+    try:
+        node_dev = os.stat(node_dir).st_dev
+    except OSError:
+        return out
     for root, dirs, files in os.walk(node_dir):
         dirs[:] = [d for d in dirs if not os.path.ismount(os.path.join(root, d))
                    and not (root == node_dir and d == "disks")]
@@ -74,7 +80,8 @@ def node_files(node_dir):
             try:
                 if stat.S_ISREG(os.lstat(p).st_mode) and os.path.getsize(p) < (8 << 20):
                     with open(p, "rb") as f:
-                        out[p] = f.read()
+                        if os.fstat(f.fileno()).st_dev == node_dev:
+                            out[p] = f.read()
             except OSError:
                 pass
     return out
