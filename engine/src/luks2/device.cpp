@@ -14,6 +14,7 @@
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/luks2.h"
 #include "kdf_slots.h"
+#include "random_pool.h"
 #include "verified_slots.h"
 
 namespace cryptnode::luks2 {
@@ -47,9 +48,14 @@ void log_to_sink(int level, const char* msg, void* usrptr) {
   }
 }
 
+// Before the first libcryptsetup call: its default log dropped, its random bytes batched
+// (random_pool.h).
 void drop_default_log() {
   static std::once_flag once;
-  std::call_once(once, [] { crypt_set_log_callback(nullptr, log_to_sink, nullptr); });
+  std::call_once(once, [] {
+    install_random_pool();
+    crypt_set_log_callback(nullptr, log_to_sink, nullptr);
+  });
 }
 
 crypt_pbkdf_type fast_pbkdf() {
