@@ -13,6 +13,7 @@
 
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/luks2.h"
+#include "digest_cache.h"
 #include "kdf_slots.h"
 #include "random_pool.h"
 #include "verified_slots.h"
@@ -49,11 +50,12 @@ void log_to_sink(int level, const char* msg, void* usrptr) {
 }
 
 // Before the first libcryptsetup call: its default log dropped, its random bytes batched
-// (random_pool.h).
+// (random_pool.h), its digests fetched once (digest_cache.h).
 void drop_default_log() {
   static std::once_flag once;
   std::call_once(once, [] {
     install_random_pool();
+    install_digest_cache();
     crypt_set_log_callback(nullptr, log_to_sink, nullptr);
   });
 }

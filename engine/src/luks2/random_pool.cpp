@@ -9,7 +9,8 @@
 // (docs/performance.md, "Random bytes for libcryptsetup"). The library has no hook for its RNG.
 //
 // So, once, before the engine's first crypt_init, this file points libcryptsetup's own imports of
-// open(2), close(2) and read(2) (its global offset table entries) at the functions below:
+// open(2), close(2) and read(2) (its global offset table entries, import_table.h) at the
+// functions below:
 // - open remembers the descriptor libcryptsetup opens on /dev/urandom; close forgets it;
 // - read of that descriptor is served from a pool filled by getrandom(2), the same kernel CRNG
 //   /dev/urandom reads from, 64 KiB at a time; every byte handed out is wiped from the pool;
@@ -20,14 +21,11 @@
 // The pool lives in a mapping with MADV_WIPEONFORK (a forked child finds it empty and refills it
 // from its own getrandom calls: no two processes hand out the same bytes) and MADV_DONTDUMP.
 // Where anything is missing (another libcryptsetup, a table entry not found, mprotect refused,
-// CRYPTNODE_LIBCRYPTSETUP_RANDOM=kernel in the environment) nothing is changed and libcryptsetup
-// reads /dev/urandom itself, as before: slower, the same bytes' quality.
+// CRYPTNODE_LIBCRYPTSETUP_AS_IS=1 in the environment) nothing is changed and libcryptsetup reads
+// /dev/urandom itself, as before: slower, the same bytes' quality.
 #include "random_pool.h"
 
-#include <dlfcn.h>
-#include <elf.h>
 #include <fcntl.h>
-#include <link.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -39,6 +37,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "import_table.h"
+
 namespace cryptnode::luks2 {
 namespace {
 
@@ -49,10 +49,6 @@ struct Pool {
   size_t left;  // bytes not handed out yet, at the end of `bytes`
   unsigned char bytes[kPoolBytes];
 };
-
-using OpenFn = int (*)(const char*, int, ...);
-using CloseFn = int (*)(int);
-using ReadFn = ssize_t (*)(int, void*, size_t);
 
 std::atomic<int> urandom_fd{-1};
 std::atomic<unsigned long> pooled_reads{0};
@@ -115,110 +111,12 @@ ssize_t cn_read(int fd, void* buf, size_t n) {
   return ::read(fd, buf, n);
 }
 
-// The loaded libcryptsetup, found by its file name.
-struct Found {
-  const dl_phdr_info* info = nullptr;
-};
-
-int find_libcryptsetup(dl_phdr_info* info, size_t, void* data) {
-  const char* name = info->dlpi_name;
-  if (!name) return 0;
-  const char* base = std::strrchr(name, '/');
-  base = base ? base + 1 : name;
-  if (std::strncmp(base, "libcryptsetup.so", 16) != 0) return 0;
-  static dl_phdr_info copy;
-  copy = *info;
-  static_cast<Found*>(data)->info = &copy;
-  return 1;
-}
-
-// Points the table entry `slot` at `fn`: the entry sits in RELRO (libcryptsetup is linked with
-// -z now -z relro), so its page is made writable for the store and read-only again after.
-bool redirect(void** slot, void* fn) {
-  const long page = ::sysconf(_SC_PAGESIZE);
-  auto start = reinterpret_cast<uintptr_t>(slot) & ~static_cast<uintptr_t>(page - 1);
-  void* p = reinterpret_cast<void*>(start);
-  if (::mprotect(p, static_cast<size_t>(page), PROT_READ | PROT_WRITE) != 0) return false;
-  __atomic_store_n(slot, fn, __ATOMIC_RELEASE);
-  ::mprotect(p, static_cast<size_t>(page), PROT_READ);
-  return true;
-}
-
-// The table entries of libcryptsetup that import `open`, `close` and `read`, redirected. Only
-// when all three are found is any of them changed.
-bool patch(const dl_phdr_info& info) {
-  const ElfW(Dyn)* dyn = nullptr;
-  for (int i = 0; i < info.dlpi_phnum; ++i)
-    if (info.dlpi_phdr[i].p_type == PT_DYNAMIC)
-      dyn = reinterpret_cast<const ElfW(Dyn)*>(info.dlpi_addr + info.dlpi_phdr[i].p_vaddr);
-  if (!dyn) return false;
-  // glibc rewrites these tags to run-time addresses when it loads an object; other loaders may
-  // leave them as offsets from the load address.
-  auto addr = [&](ElfW(Addr) v) { return v < info.dlpi_addr ? v + info.dlpi_addr : v; };
-  const ElfW(Sym)* symtab = nullptr;
-  const char* strtab = nullptr;
-  const ElfW(Rela)* jmprel = nullptr, *rela = nullptr;
-  size_t jmprel_size = 0, rela_size = 0;
-  for (const ElfW(Dyn)* d = dyn; d->d_tag != DT_NULL; ++d) {
-    switch (d->d_tag) {
-      case DT_SYMTAB:
-        symtab = reinterpret_cast<const ElfW(Sym)*>(addr(d->d_un.d_ptr));
-        break;
-      case DT_STRTAB:
-        strtab = reinterpret_cast<const char*>(addr(d->d_un.d_ptr));
-        break;
-      case DT_JMPREL:
-        jmprel = reinterpret_cast<const ElfW(Rela)*>(addr(d->d_un.d_ptr));
-        break;
-      case DT_PLTRELSZ:
-        jmprel_size = d->d_un.d_val;
-        break;
-      case DT_RELA:
-        rela = reinterpret_cast<const ElfW(Rela)*>(addr(d->d_un.d_ptr));
-        break;
-      case DT_RELASZ:
-        rela_size = d->d_un.d_val;
-        break;
-      default:
-        break;
-    }
-  }
-  if (!symtab || !strtab) return false;
-  struct Target {
-    const char* name;
-    void* fn;
-    void** slot;
-  } targets[] = {{"open", reinterpret_cast<void*>(&cn_open), nullptr},
-                 {"close", reinterpret_cast<void*>(&cn_close), nullptr},
-                 {"read", reinterpret_cast<void*>(&cn_read), nullptr}};
-  auto scan = [&](const ElfW(Rela) * r, size_t bytes) {
-    for (size_t i = 0; r && i < bytes / sizeof(ElfW(Rela)); ++i) {
-      const auto type = ELF64_R_TYPE(r[i].r_info);
-      if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) continue;
-      const char* name = strtab + symtab[ELF64_R_SYM(r[i].r_info)].st_name;
-      for (auto& t : targets)
-        if (std::strcmp(name, t.name) == 0)
-          t.slot = reinterpret_cast<void**>(info.dlpi_addr + r[i].r_offset);
-    }
-  };
-  scan(jmprel, jmprel_size);
-  scan(rela, rela_size);
-  for (const auto& t : targets)
-    if (!t.slot) return false;
-  // read first, then close, then open: until open is redirected no descriptor is remembered, so
-  // the other two change nothing.
-  return redirect(targets[2].slot, targets[2].fn) && redirect(targets[1].slot, targets[1].fn) &&
-         redirect(targets[0].slot, targets[0].fn);
-}
-
 }  // namespace
 
 void install_random_pool() {
   static std::once_flag once;
   std::call_once(once, [] {
-#if defined(__x86_64__)
-    const char* env = std::getenv("CRYPTNODE_LIBCRYPTSETUP_RANDOM");
-    if (env && std::strcmp(env, "kernel") == 0) return;
+    if (libcryptsetup_as_is()) return;
     void* m =
         ::mmap(nullptr, sizeof(Pool), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return;
@@ -228,10 +126,11 @@ void install_random_pool() {
     }
     ::madvise(m, sizeof(Pool), MADV_DONTDUMP);
     pool = static_cast<Pool*>(m);
-    Found found;
-    dl_iterate_phdr(find_libcryptsetup, &found);
-    if (found.info && patch(*found.info)) installed.store(true);
-#endif
+    // read first, then close, then open: until open is redirected no descriptor is remembered,
+    // so the other two change nothing.
+    installed = redirect_imports("libcryptsetup.so", {{"read", reinterpret_cast<void*>(&cn_read)},
+                                                      {"close", reinterpret_cast<void*>(&cn_close)},
+                                                      {"open", reinterpret_cast<void*>(&cn_open)}});
   });
 }
 

@@ -5,7 +5,8 @@
 namespace cryptnode::luks2 {
 
 // Redirects libcryptsetup's open/close/read imports once (idempotent, thread-safe). Called before
-// the engine's first crypt_init; a no-op where the redirection cannot be made.
+// the engine's first crypt_init; a no-op where the redirection cannot be made or
+// CRYPTNODE_LIBCRYPTSETUP_AS_IS=1.
 void install_random_pool();
 
 // Whether the redirection is in effect in this process.
