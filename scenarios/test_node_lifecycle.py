@@ -2,6 +2,7 @@
 is left behind after power-off, power cut or errors."""
 
 import glob
+import hashlib
 import json
 import os
 
@@ -56,6 +57,18 @@ def test_power_off_and_power_cut_leave_nothing_behind(node):
     assert node.read_file("EPHEMERAL", "data.bin") == DATA
     node.shutdown()
     assert node_loops(node) == []
+
+
+def test_closing_a_node_after_a_power_cut_leaves_no_swtpm_run_directory(node):
+    """The swtpm's run directory (/run/cryptnode/<sha256 of the node path>[:16]: socket, pid file,
+    log) goes with the power-off that follows a power cut: a node closed after a crash (crash_at,
+    power_cut) leaves none behind once its own directory is gone."""
+    run = "/run/cryptnode/" + hashlib.sha256(node.path.encode()).hexdigest()[:16]
+    node.boot(config=STATE_EPHEMERAL_NODEID)
+    assert os.path.isdir(run)
+    node.power_cut()
+    node.close()
+    assert not os.path.exists(run)
 
 
 def test_invalid_config_is_refused_and_changes_nothing(node):

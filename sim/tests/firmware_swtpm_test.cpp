@@ -93,6 +93,19 @@ TEST(Swtpm, RestartAndCutKeepStateAndResetPCRs) {
   EXPECT_EQ(s.connect()->srk_name(), srk);
 }
 
+// A node closed after a power cut (crash_at, then close) powers off a swtpm that is already
+// dead: the run directory the cut left goes too.
+TEST(Swtpm, StopAfterACutRemovesTheRunDirectory) {
+  ScratchNode node;
+  Swtpm s(Env::posix(), node.path());
+  s.start();
+  s.cut();
+  ASSERT_TRUE(std::filesystem::exists(s.run_dir()));
+  s.stop();
+  EXPECT_FALSE(std::filesystem::exists(s.run_dir()));
+  s.stop();  // idempotent
+}
+
 TEST(Swtpm, ClearChangesTheSRK) {
   ScratchNode node;
   Swtpm s(Env::posix(), node.path());

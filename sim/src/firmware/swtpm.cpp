@@ -120,6 +120,7 @@ bool Swtpm::stop_leftover(Env& env, const std::string& node_dir, const SwtpmOpti
 void Swtpm::start() {
   if (running()) return;
   daemon_.reset();
+  cut_ = false;  // stop_leftover below removes what a cut left
   stop_leftover(env_, node_dir_, options_);
   env_.make_dirs(state_dir_, 0700);
   env_.make_dirs(run_dir_, 0700);
@@ -170,13 +171,20 @@ void Swtpm::stop() {
     daemon_->terminate(options_.stop_grace_ms);
     daemon_.reset();
     remove_run_files();
+  } else if (cut_) {
+    // The files a cut left for the next start (a crash leaves the sockets) go with the power-off
+    // that follows it: a node closed after a power cut leaves no run directory behind. Only what
+    // this object's own swtpm left is removed.
+    remove_run_files();
   }
+  cut_ = false;
 }
 
 void Swtpm::cut() {
   if (daemon_) {
     daemon_->kill();
     daemon_.reset();
+    cut_ = true;
   }
 }
 

@@ -45,8 +45,8 @@ class Swtpm {
   // libtpms cannot load the state; Error(kUnavailable, "swtpm exited: <log>") for other early
   // exits; Error(kTimeout, ...) when it does not answer in time (then it is killed).
   void start();
-  void stop();  // clean power-off; removes the run directory. Idempotent.
-  void cut();   // power cut: SIGKILL now. Idempotent.
+  void stop();  // clean power-off; removes the run directory (also after a cut). Idempotent.
+  void cut();   // power cut: SIGKILL now; the run files stay until start() or stop(). Idempotent.
   void restart() {
     stop();
     start();
@@ -85,6 +85,7 @@ class Swtpm {
   SwtpmOptions options_;
   std::string state_dir_, run_dir_, socket_, pid_file_, log_file_;
   std::unique_ptr<Daemon> daemon_;
+  bool cut_ = false;  // cut() killed this object's swtpm and left its run files
 };
 
 }  // namespace cryptnode::sim
