@@ -1,8 +1,18 @@
 // The ESYS connection: connecting (bounded retries), PCR read/extend, validatePCRBanks, leftovers
-// of a crashed process, and a swtpm that dies mid-use.
+// of a crashed process, a swtpm that dies mid-use, and the one connection per process.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <tss2/tss2_esys.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "../src/tpm/tcti_shared_socket.h"
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/tpm/seal.h"
 #include "tpm_test_swtpm.h"
@@ -142,3 +152,65 @@ TEST(TpmConnection, OpenDeviceWithoutDevices) {
 }
 
 }  // namespace
+
+// One connection per swtpm socket and process (engine/src/tpm/tcti_shared_socket.h): every command
+// of every Tpm alive at once goes over it, nested Tpm objects do not wait on each other, threads
+// take turns per command, and once the last Tpm is gone swtpm serves another client.
+TEST(TpmSharedConnection, ManyCommandsAndNestedTpmsShareOneConnection) {
+  TestSwtpm swtpm;
+  const unsigned long before = detail::shared_socket_connections();
+  {
+    auto outer = swtpm.connect();
+    for (int i = 0; i < 5; ++i) outer->pcr_extend_data(16, "x");
+    auto inner = swtpm.connect();  // while `outer` holds the connection
+    EXPECT_EQ(inner->pcr_read(16), outer->pcr_read(16));
+  }
+  EXPECT_EQ(detail::shared_socket_connections() - before, 1u)
+      << "a connection per command or per Tpm: the shared TCTI is not in use";
+}
+
+TEST(TpmSharedConnection, ThreadsTakeTurnsCommandByCommand) {
+  TestSwtpm swtpm;
+  swtpm.connect()->pcr_extend_data(16, "base");
+  const Digest want = swtpm.connect()->pcr_read(16);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t)
+    threads.emplace_back([&] {
+      auto tpm = swtpm.connect();
+      for (int i = 0; i < 20; ++i)
+        if (tpm->pcr_read(16) != want) ++wrong;
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// Another client of the socket (tpm2-tools, another process) is served once no Tpm of this
+// process is alive: the raw TPM2_GetRandom below gets its answer.
+TEST(TpmSharedConnection, TheConnectionClosesWithTheLastTpm) {
+  TestSwtpm swtpm;
+  swtpm.connect()->pcr_read(0);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, swtpm.socket().c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const uint8_t get_random[] = {0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x7b, 0, 8};
+  ASSERT_EQ(::write(fd, get_random, sizeof(get_random)), static_cast<ssize_t>(sizeof(get_random)));
+  pollfd pfd{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&pfd, 1, 10000), 1) << "swtpm did not serve a second client";
+  uint8_t header[10];
+  EXPECT_EQ(::read(fd, header, sizeof(header)), 10);
+  EXPECT_EQ(header[6] | header[7] | header[8] | header[9], 0);  // TPM_RC_SUCCESS
+  ::close(fd);
+}
+
+TEST(TpmSharedConnection, ASwtpmRestartedBetweenTpmsIsReachedAgain) {
+  TestSwtpm swtpm;
+  auto t = swtpm.connect();
+  t->pcr_extend_data(16, "x");
+  t.reset();
+  swtpm.restart();
+  EXPECT_EQ(swtpm.connect()->pcr_read(16), Digest{});
+}

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "esys_util.h"
+#include "tcti_shared_socket.h"
 
 namespace cryptnode::tpm {
 
@@ -38,8 +39,11 @@ std::unique_ptr<Tpm> Tpm::connect(const std::string& tcti, Env& env, const Conne
   const int attempts = o.attempts < 1 ? 1 : o.attempts;
   for (int attempt = 0; attempt < attempts; ++attempt) {
     if (attempt) env.sleep_for_ms(o.retry_delay_ms);
-    TSS2_TCTI_CONTEXT* t = nullptr;
-    TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti.c_str(), &t);
+    // swtpm sockets: one connection per process (tcti_shared_socket.h); anything else through
+    // tss2-tctildr.
+    TSS2_RC rc = TSS2_RC_SUCCESS;
+    TSS2_TCTI_CONTEXT* t = detail::shared_socket_tcti(tcti, &rc);
+    if (!t && rc == TSS2_RC_SUCCESS) rc = Tss2_TctiLdr_Initialize(tcti.c_str(), &t);
     if (rc != TSS2_RC_SUCCESS) {
       last = detail::rc_text(rc);
       continue;
@@ -73,7 +77,10 @@ Tpm::~Tpm() {
   if (esys_) Esys_Finalize(&esys_);
   if (tcti_ctx_) {
     auto* t = static_cast<TSS2_TCTI_CONTEXT*>(tcti_ctx_);
-    Tss2_TctiLdr_Finalize(&t);
+    if (detail::is_shared_socket_tcti(t))
+      detail::free_shared_socket_tcti(t);
+    else
+      Tss2_TctiLdr_Finalize(&t);
   }
 }
 
