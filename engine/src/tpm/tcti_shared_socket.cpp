@@ -29,6 +29,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -95,10 +96,13 @@ std::map<std::string, std::weak_ptr<Connection>>& registry() {
 
 std::shared_ptr<Connection> connection_for(const std::string& path) {
   std::lock_guard<std::mutex> l(registry_mu);
-  auto& weak = registry()[path];
-  if (auto c = weak.lock()) return c;
+  auto& reg = registry();
+  if (auto it = reg.find(path); it != reg.end())
+    if (auto c = it->second.lock()) return c;
+  for (auto it = reg.begin(); it != reg.end();)  // entries of sockets no Tpm uses any more
+    it = it->second.expired() ? reg.erase(it) : std::next(it);
   auto c = std::make_shared<Connection>(path);
-  weak = c;
+  reg[path] = c;
   return c;
 }
 
