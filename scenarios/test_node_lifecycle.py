@@ -63,7 +63,8 @@ def test_closing_a_node_after_a_power_cut_leaves_no_swtpm_run_directory(node):
     """The swtpm's run directory (/run/cryptnode/<sha256 of the node path>[:16]: socket, pid file,
     log) goes with the power-off that follows a power cut: a node closed after a crash (crash_at,
     power_cut) leaves none behind once its own directory is gone."""
-    run = "/run/cryptnode/" + hashlib.sha256(node.path.encode()).hexdigest()[:16]
+    run = node.swtpm_run_dir
+    assert run == "/run/cryptnode/" + hashlib.sha256(node.path.encode()).hexdigest()[:16]
     node.boot(config=STATE_EPHEMERAL_NODEID)
     assert os.path.isdir(run)
     node.power_cut()

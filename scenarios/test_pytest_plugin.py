@@ -107,3 +107,35 @@ def test_fixtures_in_a_session_of_their_own(tmp_path):
                        timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 passed" in r.stdout and "leak check" not in r.stdout
+
+
+def test_a_swtpm_run_directory_left_after_close_fails_the_test(tmp_path):
+    """node_factory's teardown fails a test whose node left its swtpm run directory behind (here a
+    stray file keeps it from being removed at close)."""
+    if os.geteuid() != 0:
+        pytest.skip("simulated nodes need root")
+    (tmp_path / "conftest.py").write_text((ROOT / "scenarios" / "conftest.py").read_text())
+    (tmp_path / "test_stray.py").write_text(textwrap.dedent("""
+        import os
+        from cryptnode.configs import config
+
+        def test_stray_file_in_the_run_directory(node):
+            node.boot(config=config())
+            with open(os.path.join(node.swtpm_run_dir, "stray"), "w") as f:
+                f.write("x")
+            print("RUN_DIR=" + node.swtpm_run_dir)
+    """))
+    import cryptnode
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(cryptnode.__file__)))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+                        str(tmp_path)], capture_output=True, text=True, env=env, cwd=tmp_path,
+                       timeout=600)
+    run_dir = next((line.split("=", 1)[1] for line in r.stdout.splitlines()
+                    if line.startswith("RUN_DIR=")), None)
+    if run_dir and os.path.isdir(run_dir):
+        for name in os.listdir(run_dir):
+            os.remove(os.path.join(run_dir, name))
+        os.rmdir(run_dir)
+    assert run_dir, r.stdout + r.stderr
+    assert r.returncode != 0, r.stdout
+    assert "swtpm run directory left after close: " + run_dir in r.stdout, r.stdout

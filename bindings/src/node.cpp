@@ -8,6 +8,7 @@
 #include "bindings.h"
 #include "cryptnode/engine/volume_status.h"
 #include "cryptnode/sim/boot_measurements.h"
+#include "cryptnode/sim/swtpm.h"
 
 namespace py = pybind11;
 using cryptnode::sim::Node;
@@ -127,6 +128,11 @@ void init_node(py::module_& m) {
           "open", [](const std::string& path) { return Node::open(path, cryptnode::Env::posix()); },
           py::arg("path"), nogil)
       .def_property_readonly("path", &Node::path)
+      .def_property_readonly("swtpm_run_dir",
+                             [](const Node& n) {
+                               return cryptnode::sim::Swtpm::run_dir_for(
+                                   n.path(), cryptnode::sim::SwtpmOptions{}.run_root);
+                             })
       .def_property_readonly("settings", &Node::settings)
       .def("boot", &Node::boot, py::arg("config") = std::nullopt, nogil)
       .def("reboot", &Node::reboot, nogil)

@@ -220,6 +220,13 @@ class Node:
         return self._core().path
 
     @property
+    def swtpm_run_dir(self) -> str:
+        """Where the node's swtpm keeps its socket, pid file and log while it runs
+        (/run/cryptnode/<first 16 hex digits of SHA-256 of the node path>); gone once the node is
+        closed."""
+        return self._core().swtpm_run_dir
+
+    @property
     def powered_on(self) -> bool:
         return self._core().powered_on
 

@@ -254,22 +254,28 @@ def _node_support_missing() -> Optional[str]:
 @pytest.fixture
 def node_factory(tmp_path):
     """node_factory(**Node.create kwargs) -> a new Node in the test's tmp dir; every node made is
-    closed (powered off, loop devices detached) at the end of the test."""
+    closed (powered off, loop devices detached) at the end of the test, and the test fails if a
+    node's swtpm run directory (Node.swtpm_run_dir) is still there after that."""
     reason = _node_support_missing()
     if reason:
         pytest.skip(reason)
     from cryptnode import Node
 
-    made = []
+    made, runs = [], []
 
     def make(**kwargs):
         n = Node.create(tmp_path / f"node{len(made)}", **kwargs)
         made.append(n)
+        runs.append(n.swtpm_run_dir)
         return n
 
     yield make
     for n in reversed(made):
         n.close()
+    # A node leaves nothing behind once closed, its swtpm's run directory included.
+    left = [r for r in runs if os.path.exists(r)]
+    if left:
+        pytest.fail("cryptnode leak check: swtpm run directory left after close: " + ", ".join(left))
 
 
 @pytest.fixture
