@@ -224,6 +224,17 @@ TEST(FirmwareKeys, GeneratedOnceWithMode0600) {
   EXPECT_THROW(keys.private_key_pem("../evil"), Error);
 }
 
+// Nodes of one vendor share its key (one vendor signs all its UKIs); each keeps its own file.
+TEST(FirmwareKeys, OneKeyPerVendorAcrossNodesOfAProcess) {
+  TempDir a, b;
+  PcrSigningKeys ka(Env::posix(), a.path() + "/firmware"), kb(Env::posix(), b.path() + "/firmware");
+  EXPECT_EQ(ka.private_key_pem("shared-vendor"), kb.private_key_pem("shared-vendor"));
+  EXPECT_NE(ka.private_key_pem("shared-vendor"), kb.private_key_pem("other-vendor"));
+  struct stat st {};
+  ASSERT_EQ(::stat(kb.path("shared-vendor").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
 // A node-like boot sequence with a TPM key.
 class FirmwareBoot : public ::testing::Test {
  protected:

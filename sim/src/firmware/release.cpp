@@ -1,4 +1,7 @@
 // Simulated Talos releases (UKI sections + signed PCR 11 policy) and the node's PCR signing keys.
+#include <map>
+#include <mutex>
+
 #include "cryptnode/engine/error.h"
 #include "cryptnode/engine/tpm/pcr_signature.h"
 #include "cryptnode/sim/firmware.h"
@@ -81,7 +84,20 @@ std::string PcrSigningKeys::private_key_pem(const std::string& vendor) {
   const std::string p = path(vendor);
   if (auto existing = env_.read_file(p)) return *existing;
   env_.make_dirs(dir_, 0700);
-  const std::string key = tpm::generate_rsa_private_key(2048);
+  // One key per vendor and process: a vendor signs all its UKIs with one key (every official
+  // Talos image carries Sidero's), so nodes of one vendor made by one process share it, and the
+  // RSA-2048 generation (≈ 130 ms, most of a TPM node's first power-on) runs once per vendor
+  // rather than once per node. Each node keeps its own copy on disk.
+  static std::mutex mu;
+  static std::map<std::string, std::string> generated;  // vendor -> PEM
+  std::string key;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = generated.find(vendor);
+    if (it == generated.end())
+      it = generated.emplace(vendor, tpm::generate_rsa_private_key(2048)).first;
+    key = it->second;
+  }
   env_.write_file_atomic(p, key, 0600);  // a crash leaves no half-written key
   return key;
 }

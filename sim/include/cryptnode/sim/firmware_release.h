@@ -54,7 +54,8 @@ Uki build_release(const std::string& version, const std::string& signing_key_pem
                   const ReleaseOptions& options = {});
 
 // The PCR signing keys of a node: <dir>/pcr-signing-key-<vendor>.pem (RSA 2048, PKCS#8, 0600),
-// generated on first use and reused afterwards.
+// written on first use and reused afterwards. A vendor's key is generated once per process and
+// shared by the nodes it makes, as one vendor signs all its UKIs.
 class PcrSigningKeys {
  public:
   PcrSigningKeys(Env& env, std::string dir) : env_(env), dir_(std::move(dir)) {}
