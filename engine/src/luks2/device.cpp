@@ -51,7 +51,7 @@ void log_to_sink(int level, const char* msg, void* usrptr) {
 
 // Before the first libcryptsetup call: its default log dropped, its random bytes batched
 // (random_pool.h), its digests fetched once (digest_cache.h).
-void drop_default_log() {
+void prepare_libcryptsetup() {
   static std::once_flag once;
   std::call_once(once, [] {
     install_random_pool();
@@ -83,7 +83,7 @@ void set_pbkdf(crypt_device* cd, Pbkdf pbkdf) {
 }
 
 crypt_device* init(const std::string& path, LogSink* log) {
-  drop_default_log();
+  prepare_libcryptsetup();
   crypt_device* cd = nullptr;
   int r = crypt_init(&cd, path.c_str());
   if (r < 0) throw_errno(path, -r);
@@ -517,7 +517,7 @@ void Device::activate(const std::string& name, int slot, const Secret& passphras
 }
 
 void Device::deactivate(const std::string& name, const LogSink& log) {
-  drop_default_log();
+  prepare_libcryptsetup();
   crypt_device* cd = nullptr;
   if (crypt_init_by_name(&cd, name.c_str()) != 0) return;  // not active
   LogSink sink = log;
@@ -529,7 +529,7 @@ void Device::deactivate(const std::string& name, const LogSink& log) {
 }
 
 bool Device::active(const std::string& name) {
-  drop_default_log();
+  prepare_libcryptsetup();
   crypt_status_info s = crypt_status(nullptr, name.c_str());
   return s == CRYPT_ACTIVE || s == CRYPT_BUSY;
 }

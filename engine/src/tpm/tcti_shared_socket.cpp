@@ -209,11 +209,7 @@ void finalize(TSS2_TCTI_CONTEXT* ctx) {
     c->conn->drop();
     c->held.unlock();
   }
-  std::shared_ptr<Connection> last;
-  {
-    std::lock_guard<std::mutex> l(registry_mu);
-    last = std::move(c->conn);  // the connection closes with its last user, outside the lock
-  }
+  c->conn.reset();  // the connection closes with its last user
   c->common.v1.magic = 0;
 }
 
